@@ -1,0 +1,15 @@
+"""skrobust: adversarial robustness of metric learning, as scikit-learn estimators.
+
+Attacks (AckMetric), certificates and defences from Huai et al., "On the Robustness of
+Metric Learning: An Adversarial Perspective" (ACM TKDD 2022), and related work.
+"""
+
+from ._mahalanobis import MahalanobisMetric, calibrate_threshold, mahalanobis_metric
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "MahalanobisMetric",
+    "calibrate_threshold",
+    "mahalanobis_metric",
+]

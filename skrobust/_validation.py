@@ -1,0 +1,133 @@
+"""Input validation shared by the learner, the attack and the certificates.
+
+Every checker returns a new, validated float64 array (never a view the caller could see
+modified later) and raises a ``ValueError`` / ``TypeError`` that names the parameter.
+"""
+
+import numbers
+
+import numpy as np
+
+
+def check_feature_range(feature_range, name="feature_range"):
+    """Validate a box ``(lo, hi)`` with ``lo < hi``, or ``None`` for no box.
+
+    Returns ``None`` or a tuple of two Python floats.
+    """
+    if feature_range is None:
+        return None
+    try:
+        lo, hi = feature_range
+        lo, hi = float(lo), float(hi)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{name} must be None or a pair (lo, hi) of numbers, got {feature_range!r}."
+        ) from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise ValueError(f"{name} must satisfy lo < hi with finite bounds, got ({lo!r}, {hi!r}).")
+    return lo, hi
+
+
+def check_in_box(X, feature_range, name="X", tol=0.0):
+    """Raise a ``ValueError`` if any entry of ``X`` lies outside ``feature_range``.
+
+    Attacks and certificates assume the data lie in the box; they never clip silently.
+    """
+    if feature_range is None:
+        return
+    lo, hi = feature_range
+    if X.size and (X.min() < lo - tol or X.max() > hi + tol):
+        raise ValueError(
+            f"{name} has values in [{X.min():.6g}, {X.max():.6g}], outside "
+            f"feature_range=({lo}, {hi}). Scale the data into the box first (for example "
+            "with sklearn.preprocessing.MinMaxScaler), or pass feature_range=None for an "
+            "unbounded attacker."
+        )
+
+
+def _as_finite_float_array(X, name):
+    try:
+        X = np.array(X, dtype=np.float64, copy=True)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be an array of numbers: {exc}") from None
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"{name} contains NaN or infinite values.")
+    return X
+
+
+def check_tuples(X, tuple_size, name, n_features=None):
+    """Validate an array of pairs (``tuple_size=2``) or triplets (``tuple_size=3``).
+
+    Expected shape ``(n_tuples, tuple_size, n_features)``; returns a float64 copy.
+    """
+    kind = {2: "pairs", 3: "triplets"}[tuple_size]
+    X = _as_finite_float_array(X, name)
+    if X.ndim != 3 or X.shape[1] != tuple_size:
+        raise ValueError(
+            f"{name} must be an array of {kind} of shape (n_{kind}, {tuple_size}, "
+            f"n_features), got shape {X.shape}."
+        )
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} must contain at least one of its {kind}, got 0.")
+    if n_features is not None and X.shape[2] != n_features:
+        raise ValueError(
+            f"{name} has {X.shape[2]} features per point, but the model expects {n_features}."
+        )
+    return X
+
+
+def check_pairs(pairs, name="pairs", n_features=None):
+    """Validate pairs of shape ``(n_pairs, 2, n_features)``; return a float64 copy."""
+    return check_tuples(pairs, 2, name, n_features)
+
+
+def check_triplets(triplets, name="triplets", n_features=None):
+    """Validate triplets (anchor, positive, negative); return a float64 copy."""
+    return check_tuples(triplets, 3, name, n_features)
+
+
+def check_pair_labels(y, n_pairs, name="y"):
+    """Validate pair labels: ``+1`` similar, ``-1`` dissimilar (metric-learn's convention)."""
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] != n_pairs:
+        raise ValueError(
+            f"{name} must be a 1-d array with one label per pair ({n_pairs}), got shape {y.shape}."
+        )
+    if y.dtype.kind not in "iufb":
+        raise TypeError(f"{name} must hold the numbers +1 and -1, got dtype {y.dtype}.")
+    bad = ~np.isin(y, (-1, 1))
+    if np.any(bad):
+        found = np.unique(y[bad])[:5]
+        raise ValueError(
+            f"{name} must hold +1 (similar) and -1 (dissimilar) pair labels only; "
+            f"found {found.tolist()}."
+        )
+    return y.astype(np.int64)
+
+
+def check_eps(eps, name="eps"):
+    """Validate one budget or a list of budgets; return a 1-d float64 array and a flag
+    telling whether a scalar was given."""
+    scalar = np.ndim(eps) == 0
+    try:
+        values = np.atleast_1d(np.asarray(eps, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{name} must be a number or a 1-d list of numbers, got {eps!r}."
+        ) from None
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"{name} must be a number or a non-empty 1-d list, got {eps!r}.")
+    if not np.all(np.isfinite(values)) or np.any(values < 0):
+        raise ValueError(f"{name} must be finite and >= 0, got {values.tolist()}.")
+    return values, scalar
+
+
+def check_scalar_choice(value, name, choices):
+    """Check that ``value`` is one of ``choices`` (a tuple of strings)."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}.")
+    return value
+
+
+def is_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
