@@ -1,7 +1,8 @@
 """Input validation shared by the learner, the attack and the certificates.
 
-Every checker returns a new, validated float64 array (never a view the caller could see
-modified later) and raises a ``ValueError`` / ``TypeError`` that names the parameter.
+Every checker returns a validated float64 array and raises a ``ValueError`` /
+``TypeError`` that names the parameter. Checkers do not copy float64 input: code that
+writes into an array must copy it first, so the caller's arrays are never modified.
 """
 
 import numbers
@@ -47,7 +48,7 @@ def check_in_box(X, feature_range, name="X", tol=0.0):
 
 def _as_finite_float_array(X, name):
     try:
-        X = np.array(X, dtype=np.float64, copy=True)
+        X = np.asarray(X, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name} must be an array of numbers: {exc}") from None
     if not np.all(np.isfinite(X)):
@@ -58,7 +59,7 @@ def _as_finite_float_array(X, name):
 def check_tuples(X, tuple_size, name, n_features=None):
     """Validate an array of pairs (``tuple_size=2``) or triplets (``tuple_size=3``).
 
-    Expected shape ``(n_tuples, tuple_size, n_features)``; returns a float64 copy.
+    Expected shape ``(n_tuples, tuple_size, n_features)``; returns a float64 array.
     """
     kind = {2: "pairs", 3: "triplets"}[tuple_size]
     X = _as_finite_float_array(X, name)
@@ -77,12 +78,12 @@ def check_tuples(X, tuple_size, name, n_features=None):
 
 
 def check_pairs(pairs, name="pairs", n_features=None):
-    """Validate pairs of shape ``(n_pairs, 2, n_features)``; return a float64 copy."""
+    """Validate pairs of shape ``(n_pairs, 2, n_features)``; return a float64 array."""
     return check_tuples(pairs, 2, name, n_features)
 
 
 def check_triplets(triplets, name="triplets", n_features=None):
-    """Validate triplets (anchor, positive, negative); return a float64 copy."""
+    """Validate triplets (anchor, positive, negative); return a float64 array."""
     return check_tuples(triplets, 3, name, n_features)
 
 
