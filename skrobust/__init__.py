@@ -4,12 +4,14 @@ Attacks (AckMetric), certificates and defences from Huai et al., "On the Robustn
 Metric Learning: An Adversarial Perspective" (ACM TKDD 2022), and related work.
 """
 
+from ._learner import RobustMetricLearner
 from ._mahalanobis import MahalanobisMetric, calibrate_threshold, mahalanobis_metric
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "MahalanobisMetric",
+    "RobustMetricLearner",
     "calibrate_threshold",
     "mahalanobis_metric",
 ]

@@ -1,0 +1,473 @@
+"""RobustMetricLearner: pairwise hinge metric learning with the paper's eigenvalue defence."""
+
+import numbers
+import time
+
+import numpy as np
+from scipy.linalg import eigh
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.decomposition import PCA
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._loss_kernels import hinge_slopes_block
+from ._mahalanobis import squared_pair_distances
+from ._validation import check_pair_labels, check_pairs
+
+# Rows of the N x N pair matrices processed at once: memory stays near _BLOCK_ELEMENTS
+# doubles per temporary whatever N is.
+_BLOCK_ELEMENTS = 1 << 21
+
+
+def hinge_terms(D, sign, gamma):
+    """The per-pair terms of eq. (20): ``max(0, 1 + y (D - gamma))`` and their slopes in D.
+
+    This is the loss core shared by training on all pairs of a labelled set and on a given
+    list of labelled pairs. Returns ``(sum of the terms, dloss/dD for each pair)``.
+    """
+    h = 1.0 + sign * (D - gamma)
+    active = h > 0
+    return float(h[active].sum()), np.where(active, sign, 0.0)
+
+
+def _all_pairs_loss_grad(X, y_idx, W, gamma):
+    """L1 of eq. (20) over all pairs ``i < j`` of ``X`` and its gradient with respect to W.
+
+    ``sum_{i<j} c_ij (x_i - x_j)(x_i - x_j)^T = X^T L X`` with ``L = diag(C 1) - C`` the
+    Laplacian of the symmetric slope matrix ``C`` (DESIGN.md section 4), so the gradient
+    ``2 W X^T L X = 2 (L Z)^T X`` needs only the embedding ``Z = X W^T``: no ``N^2 x d``
+    tensor. ``C`` is built in row blocks of its upper triangle (each pair once), so memory
+    stays bounded and the cost is ``O(N^2 m / 2 + N d m)``.
+    """
+    n = X.shape[0]
+    Z = X @ W.T
+    sq = np.einsum("ij,ij->i", Z, Z)
+    degree = np.zeros(n)
+    CZ = np.zeros_like(Z)
+    total = 0.0
+    block = max(1, _BLOCK_ELEMENTS // n)
+    for start in range(0, n - 1, block):
+        stop = min(n, start + block)
+        C = Z[start:stop] @ Z[start:].T
+        total += hinge_slopes_block(C, sq, y_idx, start, float(gamma), degree)
+        CZ[start:stop] += C @ Z[start:]
+        # (Z_b^T C)^T is C^T Z_b; BLAS runs this orientation faster.
+        CZ[start:] += (Z[start:stop].T @ C).T
+    n_pairs = n * (n - 1) / 2.0
+    LZ = degree[:, None] * Z - CZ
+    return total / n_pairs, 2.0 * (LZ.T @ X) / n_pairs
+
+
+def _pair_list_loss_grad(U, sign, W, gamma):
+    """L1 over a given list of labelled pairs, ``U`` holding their differences."""
+    V = U @ W.T
+    D = np.einsum("ij,ij->i", V, V)
+    loss, c = hinge_terms(D, sign, gamma)
+    n_pairs = U.shape[0]
+    return loss / n_pairs, 2.0 * ((V * c[:, None]).T @ U) / n_pairs
+
+
+class RobustMetricLearner(TransformerMixin, BaseEstimator):
+    """Pairwise hinge metric learning with the paper's eigenvalue defence (eq. 20-21).
+
+    Learns a linear map ``W`` (``components_``) so that the squared distance
+    ``D(x, x') = ||W (x - x')||^2`` is at most ``gamma - 1`` for same-class pairs and at least
+    ``gamma + 1`` for pairs of different classes (the hinge loss ``L1`` of eq. 20 over all
+    pairs of the training set, any number of classes). The defence adds ``alpha`` times a
+    robustness regulariser that shrinks the attacker's room (eq. 21):
+
+    - ``regularization="eig"``: the top ``eig_k`` eigenvalues of ``M = W^T W`` — the paper's
+      defence;
+    - ``"spectral"``: ``||M||_2`` (the Spe-ML baseline of table 3);
+    - ``"frobenius"``: ``||M||_F`` (the Fro-ML baseline).
+
+    ``alpha=0`` is the undefended NT-ML baseline.
+
+    Parameters
+    ----------
+    n_components : int or None, default=None
+        Rows of ``W``; ``None`` keeps ``n_features`` (the paper's square ``W``).
+    gamma : float, default=2.0
+        Threshold of eq. (20) on the **squared** distance ``D``; the hinge margin is 1 on
+        either side. The initial ``W`` is scaled so that the mean ``D`` over the training
+        pairs equals ``gamma``, so the default suits data of any dimension (in ``[0, 1]^d``
+        or standardised): ``gamma=2`` asks same-class pairs to end at half the initial mean
+        distance and other pairs at one and a half times it. It is also the threshold the
+        attack and the certificates use for this model.
+    regularization : {"eig", "spectral", "frobenius"}, default="eig"
+        Which robustness regulariser ``alpha`` weighs.
+    eig_k : int, default=3
+        Number of top eigenvalues of ``M`` penalised by ``"eig"``. When ``M`` has fewer
+        (``n_features < eig_k``), all its eigenvalues are used.
+    alpha : float or array-like of shape (eig_k,), default=1.0
+        Strength of the regulariser, ``>= 0``. For ``"eig"`` a float is spread as
+        ``alpha / eig_k`` on each eigenvalue (so ``alpha=1`` is the paper's
+        ``alpha_j = 1/k``); an array gives one weight per eigenvalue, **from the largest
+        eigenvalue down** (weights past the number of eigenvalues ``M`` has go unused).
+        ``"spectral"`` and ``"frobenius"`` take a float (the paper's ``b = 0.2``).
+    learning_rate : float, default=0.01
+        Step size of the Adam optimiser (table 5).
+    max_iter : int, default=500
+        Number of optimisation steps at most (table 5).
+    tol : float or None, default=1e-6
+        Stop when the objective has not improved by more than ``tol`` for 10 consecutive
+        steps; ``None`` runs all ``max_iter`` steps.
+    init : {"auto", "identity", "pca", "random"} or ndarray, default="auto"
+        Initial ``W``: ``"auto"`` is ``"identity"`` for a square ``W`` and ``"pca"``
+        otherwise; ``"random"`` draws a Gaussian matrix from ``random_state``. Named inits
+        are scaled so the mean training ``D`` equals ``gamma``; an array of shape
+        ``(n_components, n_features)`` is used as given.
+    random_state : int, RandomState instance or None, default=None
+        Seeds ``init="random"``. The optimisation itself is deterministic.
+    verbose : int, default=0
+        Print the objective every 50 steps when ``> 0``.
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+        The learned ``W``.
+    n_iter_ : int
+        Optimisation steps run.
+    loss_curve_ : list of float
+        The objective (``L1`` plus the regulariser) at each step.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Defined only when ``X`` has feature names that are all strings.
+
+    See Also
+    --------
+    skrobust.AckMetricAttack : The attack this defence is measured against.
+    sklearn.neighbors.NeighborhoodComponentsAnalysis : Another linear metric learner.
+
+    References
+    ----------
+    .. [1] M. Huai, T. Zheng, C. Miao, L. Yao, A. Zhang. "On the Robustness of Metric
+       Learning: An Adversarial Perspective." ACM TKDD 16(5), 2022.
+
+    Examples
+    --------
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from skrobust import RobustMetricLearner
+    >>> from skrobust.datasets import load_wine
+    >>> X, y = load_wine()
+    >>> pipe = make_pipeline(RobustMetricLearner(eig_k=3, alpha=1.0), KNeighborsClassifier(3))
+    >>> bool(pipe.fit(X, y).score(X, y) > 0.9)
+    True
+    """
+
+    _skrobust_mahalanobis = True
+
+    _parameter_constraints = {
+        "n_components": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "gamma": [Interval(numbers.Real, 0, None, closed="neither")],
+        "regularization": [StrOptions({"eig", "spectral", "frobenius"})],
+        "eig_k": [Interval(numbers.Integral, 1, None, closed="left")],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left"), "array-like"],
+        "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left"), None],
+        "init": [StrOptions({"auto", "identity", "pca", "random"}), np.ndarray],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        n_components=None,
+        *,
+        gamma=2.0,
+        regularization="eig",
+        eig_k=3,
+        alpha=1.0,
+        learning_rate=0.01,
+        max_iter=500,
+        tol=1e-6,
+        init="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_components = n_components
+        self.gamma = gamma
+        self.regularization = regularization
+        self.eig_k = eig_k
+        self.alpha = alpha
+        self.learning_rate = learning_rate
+        self.max_iter = max_iter
+        self.tol = tol
+        self.init = init
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Learn ``W`` from labelled points, on all pairs ``i < j`` of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training points; any finite values.
+        y : array-like of shape (n_samples,)
+            Class labels, at least two classes. Pairs of the same class are similar.
+
+        Returns
+        -------
+        self : RobustMetricLearner
+        """
+        X, y = validate_data(self, X, y, ensure_min_samples=2, dtype=np.float64)
+        check_classification_targets(y)
+        classes, y_idx = np.unique(y, return_inverse=True)
+        y_idx = y_idx.astype(np.int64)
+        if len(classes) < 2:
+            raise ValueError(
+                f"y must contain at least two classes to form dissimilar pairs; got only "
+                f"{classes.tolist()}."
+            )
+        n = X.shape[0]
+        # Mean squared distance over all pairs i < j: 2n/(n-1) times the total variance.
+        centred = X - X.mean(axis=0)
+
+        def mean_distance(W):
+            Zc = centred @ W.T
+            return 2.0 * np.einsum("ij,ij->", Zc, Zc) / (n - 1)
+
+        return self._optimise(
+            X, mean_distance, lambda W: _all_pairs_loss_grad(X, y_idx, W, self.gamma)
+        )
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_pairs(self, pairs, y):
+        """Learn ``W`` from a list of labelled pairs (metric-learn's weakly supervised form).
+
+        The same loss core as :meth:`fit`, over the given pairs only.
+
+        Parameters
+        ----------
+        pairs : array-like of shape (n_pairs, 2, n_features)
+            Each row holds the two points of a pair.
+        y : array-like of shape (n_pairs,)
+            ``+1`` for a similar pair, ``-1`` for a dissimilar one. Both must occur.
+
+        Returns
+        -------
+        self : RobustMetricLearner
+
+        Examples
+        --------
+        >>> from skrobust import RobustMetricLearner
+        >>> from skrobust.datasets import load_wine, make_pairs
+        >>> X, y = load_wine()
+        >>> pairs, labels, _ = make_pairs(X, y, 200, random_state=0)
+        >>> learner = RobustMetricLearner(random_state=0).fit_pairs(pairs, labels)
+        >>> D = learner.pair_distance(pairs) ** 2
+        >>> bool(((D <= learner.gamma) == (labels == 1)).mean() > 0.8)
+        True
+        """
+        pairs = check_pairs(pairs)
+        labels = check_pair_labels(y, len(pairs))
+        if not (np.any(labels == 1) and np.any(labels == -1)):
+            raise ValueError("y must contain both similar (+1) and dissimilar (-1) pairs.")
+        self.n_features_in_ = pairs.shape[2]
+        if hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        U = pairs[:, 0, :] - pairs[:, 1, :]
+        sign = labels.astype(np.float64)
+        X = pairs.reshape(-1, pairs.shape[2])
+
+        def mean_distance(W):
+            V = U @ W.T
+            return np.einsum("ij,ij->", V, V) / len(U)
+
+        return self._optimise(
+            X, mean_distance, lambda W: _pair_list_loss_grad(U, sign, W, self.gamma)
+        )
+
+    def transform(self, X):
+        """Embed points: ``X @ components_.T``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        X_embedded : ndarray of shape (n_samples, n_components)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return X @ self.components_.T
+
+    def get_mahalanobis_matrix(self):
+        """``M = W^T W``, of shape (n_features, n_features)."""
+        check_is_fitted(self)
+        return self.components_.T @ self.components_
+
+    def get_metric(self):
+        """A function ``metric(u, v)`` returning ``sqrt(D(u, v))``, for use by scipy or kNN.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skrobust import RobustMetricLearner
+        >>> X, y = np.array([[0.0, 0.0], [0.1, 0.0], [1.0, 1.0], [0.9, 1.0]]), [0, 0, 1, 1]
+        >>> metric = RobustMetricLearner(max_iter=5).fit(X, y).get_metric()
+        >>> bool(metric(X[0], X[1]) < metric(X[0], X[2]))
+        True
+        """
+        check_is_fitted(self)
+        W = self.components_.copy()
+
+        def metric(u, v):
+            diff = W @ (np.asarray(u, dtype=np.float64) - np.asarray(v, dtype=np.float64))
+            return float(np.sqrt(diff @ diff))
+
+        return metric
+
+    def pair_distance(self, pairs):
+        """Distances ``sqrt(D)`` of pairs (metric-learn's meaning).
+
+        Parameters
+        ----------
+        pairs : array-like of shape (n_pairs, 2, n_features)
+
+        Returns
+        -------
+        distances : ndarray of shape (n_pairs,)
+            The learned (unsquared) distance of each pair. Thresholds in skrobust are on its
+            square, ``D``.
+        """
+        check_is_fitted(self)
+        pairs = check_pairs(pairs, n_features=self.n_features_in_)
+        return np.sqrt(squared_pair_distances(self.components_, pairs))
+
+    def score_pairs(self, pairs):
+        """Same as :meth:`pair_distance` (metric-learn's older name, kept without warning)."""
+        return self.pair_distance(pairs)
+
+    def pair_score(self, pairs):
+        """``-sqrt(D)`` of pairs: higher means more similar (metric-learn's meaning)."""
+        return -self.pair_distance(pairs)
+
+    def _mahalanobis_parts(self):
+        check_is_fitted(self)
+        return self.components_, float(self.gamma)
+
+    # -- optimisation -------------------------------------------------------------------
+
+    def _optimise(self, X, mean_distance, loss_grad):
+        n_features = X.shape[1]
+        n_components = n_features if self.n_components is None else self.n_components
+        if n_components > n_features:
+            raise ValueError(
+                f"n_components={n_components} must be at most n_features={n_features}."
+            )
+        weights = self._regularizer_weights(n_features)
+        W = self._initial_components(X, n_components, mean_distance)
+
+        # Adam (Kingma & Ba), on the objective L2 = L1 + regulariser (eq. 21).
+        m = np.zeros_like(W)
+        v = np.zeros_like(W)
+        beta1, beta2, adam_eps = 0.9, 0.999, 1e-8
+        self.loss_curve_ = []
+        best, stall = np.inf, 0
+        start = time.perf_counter()
+        for it in range(1, self.max_iter + 1):
+            loss, grad = self._objective(W, loss_grad, weights)
+            self.loss_curve_.append(loss)
+            if self.verbose and (it == 1 or it % 50 == 0):
+                print(
+                    f"[RobustMetricLearner] iter {it:4d}  objective {loss:.6f}  "
+                    f"({time.perf_counter() - start:.2f} s)"
+                )
+            if self.tol is not None:
+                stall = stall + 1 if loss > best - self.tol else 0
+                best = min(best, loss)
+                if stall >= 10:
+                    break
+            m = beta1 * m + (1 - beta1) * grad
+            v = beta2 * v + (1 - beta2) * grad * grad
+            m_hat = m / (1 - beta1**it)
+            v_hat = v / (1 - beta2**it)
+            W = W - self.learning_rate * m_hat / (np.sqrt(v_hat) + adam_eps)
+        self.n_iter_ = it
+        self.components_ = W
+        return self
+
+    def _objective(self, W, loss_grad, weights):
+        """``L1 + regulariser`` and its gradient in ``W``."""
+        loss, grad = loss_grad(W)
+        if weights is None:
+            return loss, grad
+        M = W.T @ W
+        if self.regularization == "frobenius":
+            norm = np.linalg.norm(M)
+            if norm > 0:
+                grad = grad + weights * 2.0 * (W @ M) / norm
+            return loss + weights * norm, grad
+        # "eig" and "spectral": a weighted sum of the top eigenvalues of M, largest first.
+        # d(lambda)/dW = 2 W u u^T for a unit eigenvector u.
+        d, k = M.shape[0], len(weights)
+        lam, U = eigh(M, subset_by_index=[d - k, d - 1])
+        lam, U = lam[::-1], U[:, ::-1]
+        grad = grad + 2.0 * ((W @ U) * weights) @ U.T
+        return loss + float(weights @ lam), grad
+
+    def _regularizer_weights(self, n_features):
+        """Weights of the regulariser: None (NT-ML), a float, or one per eigenvalue."""
+        alpha = self.alpha
+        if self.regularization in ("spectral", "frobenius"):
+            if np.ndim(alpha) != 0:
+                raise ValueError(
+                    f"alpha must be a float for regularization={self.regularization!r}, got "
+                    f"an array of shape {np.shape(alpha)}."
+                )
+            alpha = float(alpha)
+            if alpha == 0:
+                return None
+            return np.array([alpha]) if self.regularization == "spectral" else alpha
+        if np.ndim(alpha) == 0:
+            weights = np.full(self.eig_k, float(alpha) / self.eig_k)
+        else:
+            weights = np.asarray(alpha, dtype=np.float64)
+            if weights.shape != (self.eig_k,):
+                raise ValueError(
+                    f"alpha must be a float or an array of eig_k={self.eig_k} weights (one "
+                    f"per eigenvalue, largest first), got shape {weights.shape}."
+                )
+            if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+                raise ValueError(f"alpha weights must be finite and >= 0, got {weights}.")
+        weights = weights[:n_features]
+        return None if not np.any(weights) else weights
+
+    def _initial_components(self, X, n_components, mean_distance):
+        n_features = X.shape[1]
+        init = self.init
+        if isinstance(init, np.ndarray):
+            if init.shape != (n_components, n_features):
+                raise ValueError(
+                    f"init must have shape (n_components, n_features) = "
+                    f"({n_components}, {n_features}), got {init.shape}."
+                )
+            if not np.all(np.isfinite(init)):
+                raise ValueError("init contains NaN or infinite values.")
+            return np.array(init, dtype=np.float64)
+        if init == "auto":
+            init = "identity" if n_components == n_features else "pca"
+        if init == "identity":
+            W = np.eye(n_components, n_features)
+        elif init == "pca":
+            n_pca = min(n_components, *X.shape)
+            W = np.zeros((n_components, n_features))
+            W[:n_pca] = PCA(n_components=n_pca).fit(X).components_
+        else:
+            rng = check_random_state(self.random_state)
+            W = rng.standard_normal((n_components, n_features))
+        scale = mean_distance(W)
+        return W * np.sqrt(self.gamma / scale) if scale > 0 else W
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
