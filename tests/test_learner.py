@@ -1,0 +1,268 @@
+"""RobustMetricLearner: scikit-learn conformance, the loss and its gradient, the defence."""
+
+import pickle
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skrobust import RobustMetricLearner
+from skrobust._learner import _all_pairs_loss_grad, _pair_list_loss_grad
+from skrobust.datasets import load_breast_cancer, load_wine, make_pairs
+
+
+# Every scikit-learn check passes: no expected failures to list.
+@parametrize_with_checks([RobustMetricLearner()])
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
+
+
+@pytest.fixture(scope="module")
+def wine():
+    return load_wine(positive_class=None)
+
+
+def _finite_difference(f, W, h=1e-6):
+    grad = np.zeros_like(W)
+    for idx in np.ndindex(W.shape):
+        E = np.zeros_like(W)
+        E[idx] = h
+        grad[idx] = (f(W + E) - f(W - E)) / (2 * h)
+    return grad
+
+
+REGULARISERS = [
+    {"alpha": 0.0},
+    {"regularization": "eig", "eig_k": 2, "alpha": 0.7},
+    {"regularization": "eig", "eig_k": 3, "alpha": [1.0, 0.5, 0.25]},
+    {"regularization": "eig", "eig_k": 9, "alpha": 2.0},  # more than M has: all of them
+    {"regularization": "spectral", "alpha": 0.2},
+    {"regularization": "frobenius", "alpha": 0.2},
+]
+
+
+@pytest.mark.parametrize("params", REGULARISERS, ids=lambda p: "-".join(map(str, p.values())))
+@pytest.mark.parametrize("data", ["all_pairs", "pair_list"])
+def test_gradient_matches_finite_differences(params, data):
+    rng = np.random.default_rng(0)
+    X = rng.random((25, 4))
+    y = rng.integers(0, 3, 25)
+    W = rng.standard_normal((3, 4))
+    learner = RobustMetricLearner(n_components=3, gamma=1.5, **params)
+    weights = learner._regularizer_weights(4)
+    if data == "all_pairs":
+        loss_grad = lambda V: _all_pairs_loss_grad(X, y.astype(np.int64), V, 1.5)  # noqa: E731
+    else:
+        pairs, labels, _ = make_pairs(X, y, 40, random_state=0)
+        U = pairs[:, 0] - pairs[:, 1]
+        loss_grad = lambda V: _pair_list_loss_grad(U, labels.astype(float), V, 1.5)  # noqa: E731
+    objective, grad = learner._objective(W, loss_grad, weights)
+    numeric = _finite_difference(lambda V: learner._objective(V, loss_grad, weights)[0], W)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7)
+    assert objective > 0
+
+
+def test_all_pairs_loss_equals_the_definition_of_eq_20():
+    rng = np.random.default_rng(1)
+    X, y, W = rng.random((30, 5)), rng.integers(0, 2, 30), rng.standard_normal((5, 5))
+    i, j = np.triu_indices(30, k=1)
+    D = np.sum(((X[i] - X[j]) @ W.T) ** 2, axis=1)
+    sign = np.where(y[i] == y[j], 1.0, -1.0)
+    expected = np.mean(np.maximum(0.0, 1.0 + sign * (D - 2.0)))
+    loss, _ = _all_pairs_loss_grad(X, y.astype(np.int64), W, 2.0)
+    assert loss == pytest.approx(expected, rel=1e-12)
+
+
+def test_loss_is_computed_in_blocks_without_an_n2_by_d_array(monkeypatch):
+    import skrobust._learner as learner_module
+
+    monkeypatch.setattr(learner_module, "_BLOCK_ELEMENTS", 50_000)
+    rng = np.random.default_rng(0)
+    n, d = 1500, 60  # an N^2 x d float64 tensor would take 1 GB
+    X, y, W = rng.random((n, d)), rng.integers(0, 4, n), rng.standard_normal((d, d))
+    tracemalloc.start()
+    _all_pairs_loss_grad(X, y.astype(np.int64), W, 2.0)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 30e6, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_defence_lowers_the_top_eigenvalues_below_nt_ml():
+    X, y = load_breast_cancer()
+    eig = {}
+    for alpha in (0.0, 1.0):
+        model = RobustMetricLearner(alpha=alpha, eig_k=3, random_state=0).fit(X[::2], y[::2])
+        eig[alpha] = np.sort(np.linalg.eigvalsh(model.get_mahalanobis_matrix()))[::-1][:3]
+    assert np.all(eig[1.0] < eig[0.0]), eig
+
+
+def test_more_alpha_means_smaller_top_eigenvalues(wine):
+    X, y = wine
+    tops = [
+        np.linalg.eigvalsh(
+            RobustMetricLearner(alpha=a, random_state=0).fit(X, y).get_mahalanobis_matrix()
+        )[-1]
+        for a in (0.0, 0.5, 5.0)
+    ]
+    assert tops[0] > tops[1] > tops[2]
+
+
+def test_pipeline_in_grid_search_over_alpha_and_eig_k(wine):
+    X, y = wine
+    pipe = make_pipeline(RobustMetricLearner(max_iter=50), KNeighborsClassifier(3))
+    grid = {"robustmetriclearner__alpha": [0.0, 1.0], "robustmetriclearner__eig_k": [1, 3]}
+    search = GridSearchCV(pipe, grid, cv=3, n_jobs=2).fit(X, y)
+    assert len(search.cv_results_["params"]) == 4
+    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+    assert search.best_score_ > 0.8
+
+
+def test_same_seed_same_model_and_seed_matters(wine):
+    X, y = wine
+    a = RobustMetricLearner(init="random", max_iter=20, random_state=3).fit(X, y)
+    b = RobustMetricLearner(init="random", max_iter=20, random_state=3).fit(X, y)
+    c = RobustMetricLearner(init="random", max_iter=20, random_state=4).fit(X, y)
+    np.testing.assert_array_equal(a.components_, b.components_)
+    assert not np.allclose(a.components_, c.components_)
+
+
+def test_fit_pairs_learns_to_separate_similar_from_dissimilar(wine):
+    X, y = wine
+    pairs, labels, _ = make_pairs(X, y, 300, random_state=0)
+    model = RobustMetricLearner(alpha=0.0, random_state=0).fit_pairs(pairs, labels)
+    D = model.pair_distance(pairs) ** 2
+    assert np.mean((D <= model.gamma) == (labels == 1)) > 0.85
+    assert model.loss_curve_[-1] < model.loss_curve_[0]
+
+
+def test_named_init_is_scaled_so_the_mean_distance_is_gamma(wine):
+    X, y = wine
+    for init in ("identity", "pca", "random"):
+        model = RobustMetricLearner(init=init, gamma=2.0, max_iter=1, random_state=0)
+        W = model._initial_components(X, 5 if init == "pca" else 13, _mean_distance(X))
+        assert _mean_distance(X)(W) == pytest.approx(2.0)
+
+
+def _mean_distance(X):
+    i, j = np.triu_indices(len(X), k=1)
+
+    def f(W):
+        return np.mean(np.sum(((X[i] - X[j]) @ W.T) ** 2, axis=1))
+
+    return f
+
+
+def test_tol_stops_early_and_none_runs_every_step(wine):
+    X, y = wine
+    assert RobustMetricLearner(tol=None, max_iter=40).fit(X, y).n_iter_ == 40
+    stopped = RobustMetricLearner(tol=1e3, max_iter=40).fit(X, y)
+    assert stopped.n_iter_ == 11
+    assert len(stopped.loss_curve_) == stopped.n_iter_
+
+
+def test_pair_vocabulary_matches_metric_learn(wine):
+    X, y = wine
+    model = RobustMetricLearner(max_iter=20).fit(X, y)
+    pairs, _, _ = make_pairs(X, y, 10, random_state=0)
+    expected = np.linalg.norm(model.transform(pairs[:, 0]) - model.transform(pairs[:, 1]), axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no deprecation warning on score_pairs
+        np.testing.assert_allclose(model.score_pairs(pairs), expected)
+    np.testing.assert_allclose(model.pair_distance(pairs), expected)
+    np.testing.assert_allclose(model.pair_score(pairs), -expected)
+    metric = model.get_metric()
+    assert metric(pairs[0, 0], pairs[0, 1]) == pytest.approx(expected[0])
+    M = model.get_mahalanobis_matrix()
+    u = pairs[:, 0] - pairs[:, 1]
+    np.testing.assert_allclose(np.einsum("ij,jk,ik->i", u, M, u), expected**2)
+
+
+def test_clone_and_pickle_keep_the_model(wine):
+    X, y = wine
+    model = RobustMetricLearner(alpha=[0.5, 0.2, 0.1], max_iter=20).fit(X, y)
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(again.transform(X), model.transform(X))
+    assert clone(model).get_params()["alpha"] == [0.5, 0.2, 0.1]
+
+
+def test_eig_k_larger_than_the_dimension_uses_every_eigenvalue():
+    X = np.array([[0.0, 0.0], [0.1, 0.2], [1.0, 1.0], [0.9, 0.8]])
+    model = RobustMetricLearner(eig_k=3, alpha=3.0).fit(X, [0, 0, 1, 1])
+    np.testing.assert_array_equal(model._regularizer_weights(2), [1.0, 1.0])
+
+
+def test_callers_arrays_are_not_modified(wine):
+    X, y = wine
+    X0, y0 = X.copy(), y.copy()
+    pairs, labels, _ = make_pairs(X, y, 50, random_state=0)
+    pairs0, labels0 = pairs.copy(), labels.copy()
+    model = RobustMetricLearner(max_iter=10).fit(X, y)
+    model.transform(X)
+    RobustMetricLearner(max_iter=10).fit_pairs(pairs, labels).pair_distance(pairs)
+    np.testing.assert_array_equal(X, X0)
+    np.testing.assert_array_equal(y, y0)
+    np.testing.assert_array_equal(pairs, pairs0)
+    np.testing.assert_array_equal(labels, labels0)
+
+
+@pytest.mark.parametrize(
+    "params, data, match",
+    [
+        ({}, "one_class", "at least two classes"),
+        ({"eig_k": 3, "alpha": [1.0, 2.0]}, "ok", "eig_k=3 weights"),
+        ({"alpha": -1.0}, "ok", "alpha"),
+        ({"eig_k": 2, "alpha": [1.0, -1.0]}, "ok", ">= 0"),
+        ({"regularization": "spectral", "alpha": [1.0]}, "ok", "must be a float"),
+        ({"regularization": "trace"}, "ok", "regularization"),
+        ({"n_components": 20}, "ok", "n_components=20 must be at most"),
+        ({"init": np.eye(3)}, "ok", r"init must have shape .* = \(13, 13\)"),
+        ({}, "nan", "NaN"),
+        ({}, "inf", "infinity"),
+    ],
+)
+def test_bad_input_gets_a_clear_error(params, data, match, wine):
+    X, y = wine
+    X = X.copy()
+    if data == "one_class":
+        y = np.zeros_like(y)
+    elif data == "nan":
+        X[0, 0] = np.nan
+    elif data == "inf":
+        X[0, 0] = np.inf
+    with pytest.raises(ValueError, match=match):
+        RobustMetricLearner(max_iter=2, **params).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "pairs_shape, labels, match",
+    [
+        ((10, 3, 13), None, r"shape \(n_pairs, 2, n_features\)"),
+        ((10, 13), None, r"shape \(n_pairs, 2, n_features\)"),
+        ((10, 2, 13), [0, 1] * 5, r"\+1 \(similar\) and -1"),
+        ((10, 2, 13), [1] * 10, "both similar"),
+        ((10, 2, 13), [1, -1] * 4, "one label per pair"),
+    ],
+)
+def test_bad_pairs_get_a_clear_error(pairs_shape, labels, match):
+    pairs = np.random.default_rng(0).random(pairs_shape)
+    labels = [1, -1] * 5 if labels is None else labels
+    with pytest.raises(ValueError, match=match):
+        RobustMetricLearner(max_iter=2).fit_pairs(pairs, labels)
+
+
+@given(scale=st.floats(0.1, 100.0), shift=st.floats(-50.0, 50.0))
+def test_learner_accepts_any_finite_data(scale, shift):
+    rng = np.random.default_rng(0)
+    X = rng.random((20, 3)) * scale + shift
+    y = np.arange(20) % 2
+    model = RobustMetricLearner(max_iter=20).fit(X, y)
+    assert np.all(np.isfinite(model.components_))
+    assert np.all(np.isfinite(model.loss_curve_))
