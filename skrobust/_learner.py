@@ -133,7 +133,7 @@ class RobustMetricLearner(TransformerMixin, BaseEstimator):
     loss_curve_ : list of float
         The objective (``L1`` plus the regulariser) at each step.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined only when ``X`` has feature names that are all strings.
 
     See Also
