@@ -4,6 +4,13 @@ Attacks (AckMetric), certificates and defences from Huai et al., "On the Robustn
 Metric Learning: An Adversarial Perspective" (ACM TKDD 2022), and related work.
 """
 
+from ._bounds import (
+    MetricNorms,
+    certified_radius,
+    inf_to_2_norm,
+    metric_norms,
+    perturbed_distance_bounds,
+)
 from ._learner import RobustMetricLearner
 from ._mahalanobis import MahalanobisMetric, calibrate_threshold, mahalanobis_metric
 
@@ -11,7 +18,12 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "MahalanobisMetric",
+    "MetricNorms",
     "RobustMetricLearner",
     "calibrate_threshold",
+    "certified_radius",
+    "inf_to_2_norm",
     "mahalanobis_metric",
+    "metric_norms",
+    "perturbed_distance_bounds",
 ]

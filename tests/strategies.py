@@ -44,3 +44,24 @@ def pairs_in_box(draw, n_features, max_pairs=8, box=(0.0, 1.0)):
     """Pairs of shape (n_pairs, 2, n_features) in ``box``."""
     n_pairs = draw(st.integers(1, max_pairs))
     return draw(points_in_box(2 * n_pairs, n_features, box)).reshape(n_pairs, 2, n_features)
+
+
+def property_examples(ci=1000):
+    """``max_examples`` for a property test: ``ci`` under the CI profile, else the profile's.
+
+    Use as ``@settings(max_examples=property_examples())`` so the CI run draws at least
+    ``ci`` examples while a local run stays quick.
+    """
+    from hypothesis import settings
+
+    if settings.get_current_profile_name() == "ci":
+        return max(ci, settings.default.max_examples)
+    return settings.default.max_examples
+
+
+@st.composite
+def linear_metrics(draw, min_features=1, max_features=4, scale=2.0):
+    """``W`` of shape (n_components, n_features), ``1 <= n_components <= n_features + 1``."""
+    n_features = draw(st.integers(min_features, max_features))
+    n_components = draw(st.integers(1, n_features + 1))
+    return draw(components(n_features, n_components, scale))

@@ -1,0 +1,445 @@
+"""Certificates: bounds on the squared distance an attacker can reach, and certified radii.
+
+Notation (DESIGN.md section 3). ``u = x_i - x_j``, ``v = d_i - d_j``, ``w = u + v``, so
+``D = u^T M u`` and ``D' = w^T M w`` with ``M = W^T W``. The budget bounds ``||v||_inf`` by
+``e``: ``e = eps`` for the shared budget ``||d_i||_inf + ||d_j||_inf <= eps`` (eq. 4) and
+``e = 2 eps`` for the per-point budget ``||d_i||_inf <= eps, ||d_j||_inf <= eps``. The box
+``[lo, hi]^d`` has width ``b = hi - lo``, so ``u`` and ``w`` lie in ``[-b, b]^d``.
+``K = ||W||_{inf->2} = max_{||t||_inf <= 1} ||W t||``, ``lam_max = ||M||_2``.
+
+Derivations of the four bounds (each also holds for the lower side, without the ``e^2``
+term, because ``|D' - D|`` is bounded by the same quantity):
+
+- triangle: ``||W w|| <= ||W u|| + ||W v|| <= sqrt(D) + e K``, and
+  ``||W w|| >= sqrt(D) - e K``. Needs no box.
+- paper (eq. 12-19): ``D' - D = v^T M (u + w)``, and
+  ``|v^T M u| <= ||W v|| ||W u|| <= (e K)(b K)``, likewise for ``w``, so
+  ``|D' - D| <= 2 e b K^2 <= 2 d e b lam_max`` (eq. 18: ``K^2 <= d lam_max``). With
+  ``b = 1`` this is eq. (19) for the shared budget and ``4 d eps lam_max`` per point: the
+  paper's ``2 d eps lam_max`` is false per point (d=1, W=1, x=(0.9, 0.1), eps=0.1: D goes
+  from 0.64 to 1.0 > 0.84).
+- spectral (eq. 24, appendix A eq. 26-29): ``D' - D = 2 v^T M u + v^T M v`` with
+  ``||v||_2 <= e sqrt(d)``, ``||u||_2 <= b sqrt(d)``, so
+  ``D' - D <= d ||M||_2 (2 e b + e^2)``. Per point (``e = 2 eps``) and ``b = 1`` this is
+  eq. (24), ``4 d (eps^2 + eps) ||M||_2``; under the shared budget ``e = eps`` halves it.
+- Frobenius (eq. 25): the same with ``||M||_F >= ||M||_2``.
+
+The paper's, spectral and Frobenius bounds need the box (``b``); without one
+(``feature_range=None``) only the triangle bound holds.
+"""
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._mahalanobis import MahalanobisMetric, mahalanobis_metric, squared_pair_distances
+from ._validation import (
+    check_eps,
+    check_feature_range,
+    check_in_box,
+    check_pairs,
+    check_scalar_choice,
+)
+
+__all__ = [
+    "MetricNorms",
+    "certified_radius",
+    "inf_to_2_norm",
+    "metric_norms",
+    "perturbed_distance_bounds",
+]
+
+BOUNDS = ("best", "paper", "spectral", "frobenius", "triangle")
+BUDGETS = ("shared", "per_point")
+
+# Exact ||W||_{inf->2} by enumerating sign vectors up to this many features (2^(d-1) of
+# them); larger W are split into blocks of at most this many features.
+MAX_EXACT_FEATURES = 16
+
+# Norms are rounded up by this factor so float rounding never makes a bound too small.
+_ROUND_UP = 1.0 + 1e-12
+
+# Relative safety margin of certificates: a pair whose bound misses the threshold by less
+# than this (relative to the distances involved) is not certified.
+CERTIFICATE_RTOL = 1e-9
+
+
+def _sign_vectors(n):
+    """All ``2^(n-1)`` sign vectors of length ``n`` with a first entry of +1, ``(m, n)``."""
+    if n == 1:
+        return np.ones((1, 1))
+    rest = np.array(list(itertools.product((1.0, -1.0), repeat=n - 1)))
+    return np.hstack([np.ones((rest.shape[0], 1)), rest])
+
+
+def _exact_inf_to_2(W):
+    """``max_{t in {-1, 1}^d} ||W t||`` (the max of a convex function is at a vertex)."""
+    T = _sign_vectors(W.shape[1])
+    best = 0.0
+    for start in range(0, T.shape[0], 4096):
+        V = T[start : start + 4096] @ W.T
+        best = max(best, float(np.einsum("ij,ij->i", V, V).max()))
+    return np.sqrt(best)
+
+
+def inf_to_2_norm(components, max_exact_features=MAX_EXACT_FEATURES):
+    """An upper bound on ``||W||_{inf->2} = max_{||t||_inf <= 1} ||W t||_2``.
+
+    The norm is NP-hard in general. Up to ``max_exact_features`` features it is computed
+    exactly by enumerating the ``2^(d-1)`` sign vectors (``||W t||`` is convex, so its
+    maximum over the cube is at a vertex). Beyond that, the features are split into blocks
+    ``a`` of at most ``max_exact_features`` with exact norms ``K_a``; then
+    ``t^T M t = sum_{a,b} t_a^T M_ab t_b`` and each cross term is at most both
+    ``K_a K_b`` (Cauchy-Schwarz) and ``sum |M_ab|`` (``|t| <= 1``), so
+    ``K^2 <= sum_a K_a^2 + sum_{a != b} min(K_a K_b, sum |M_ab|)``. This is never above
+    ``sum of the column norms of W`` nor ``sqrt(sum |M_kl|)``; the smaller of it and
+    ``sqrt(d lam_max)`` (eq. 18) is returned.
+
+    Parameters
+    ----------
+    components : array-like of shape (n_components, n_features)
+        ``W``.
+    max_exact_features : int, default=16
+        Largest number of features (per block) whose norm is found by enumeration.
+
+    Returns
+    -------
+    norm : float
+        An upper bound on ``||W||_{inf->2}``, rounded up by a relative ``1e-12``.
+    exact : bool
+        Whether the bound is the exact norm (up to that rounding).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrobust import inf_to_2_norm
+    >>> norm, exact = inf_to_2_norm(np.array([[1.0, 1.0], [1.0, -1.0]]))
+    >>> round(norm, 6), exact
+    (2.0, True)
+    """
+    W = np.asarray(components, dtype=np.float64)
+    d = W.shape[1]
+    if d <= max_exact_features:
+        return float(_exact_inf_to_2(W) * _ROUND_UP), True
+    blocks = np.array_split(np.arange(d), -(-d // max_exact_features))
+    K = np.array([_exact_inf_to_2(W[:, block]) for block in blocks])
+    M = W.T @ W
+    total = 0.0
+    for a, block_a in enumerate(blocks):
+        for b, block_b in enumerate(blocks):
+            if a == b:
+                total += K[a] ** 2
+            else:
+                total += min(K[a] * K[b], np.abs(M[np.ix_(block_a, block_b)]).sum())
+    lam_max = np.linalg.norm(M, 2) if d else 0.0
+    return float(min(np.sqrt(total), np.sqrt(d * lam_max)) * _ROUND_UP), False
+
+
+@dataclass(frozen=True, eq=False)
+class MetricNorms:
+    """The norms of a linear metric that the certificates need, computed once per model.
+
+    Build it with :func:`metric_norms` and pass it in place of the model to
+    :func:`perturbed_distance_bounds` and :func:`certified_radius`, so that many calls do
+    not recompute the norms (the sign-vector enumeration costs ``2^(d-1)`` products).
+
+    Parameters
+    ----------
+    components : ndarray of shape (n_components, n_features)
+        ``W`` in the raw input space.
+    inf_to_2 : float
+        An upper bound on ``K = ||W||_{inf->2}`` (see :func:`inf_to_2_norm`).
+    inf_to_2_exact : bool
+        Whether ``inf_to_2`` is exact.
+    spectral : float
+        ``lam_max = ||M||_2``, rounded up.
+    frobenius : float
+        ``||M||_F``, rounded up.
+    threshold : float or None
+        The model's own threshold on the squared distance, if any.
+    """
+
+    components: np.ndarray
+    inf_to_2: float
+    inf_to_2_exact: bool
+    spectral: float
+    frobenius: float
+    threshold: float | None = None
+
+    @property
+    def n_features(self):
+        return self.components.shape[1]
+
+
+def metric_norms(model, max_exact_features=MAX_EXACT_FEATURES):
+    """Compute the :class:`MetricNorms` of a fitted Mahalanobis model.
+
+    Parameters
+    ----------
+    model : estimator, MahalanobisMetric or MetricNorms
+        Anything :func:`~skrobust.mahalanobis_metric` reads (a fitted skrobust,
+        metric-learn or scikit-learn NCA model, a ``FrozenEstimator``, a ``Pipeline`` of
+        affine scalers and a metric step, a :class:`CertifiedPairClassifier`). A
+        ``MetricNorms`` is returned as it is.
+    max_exact_features : int, default=16
+        Passed to :func:`inf_to_2_norm`.
+
+    Returns
+    -------
+    norms : MetricNorms
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.neighbors import NeighborhoodComponentsAnalysis
+    >>> from skrobust import metric_norms
+    >>> X = np.array([[0.0, 0.0], [0.1, 0.0], [1.0, 1.0], [0.9, 1.0]])
+    >>> nca = NeighborhoodComponentsAnalysis(random_state=0).fit(X, [0, 0, 1, 1])
+    >>> norms = metric_norms(nca)
+    >>> norms.inf_to_2_exact, norms.inf_to_2 ** 2 <= 2 * norms.spectral
+    (True, True)
+    """
+    if isinstance(model, MetricNorms):
+        return model
+    metric = model if isinstance(model, MahalanobisMetric) else mahalanobis_metric(model)
+    W = np.ascontiguousarray(metric.components, dtype=np.float64)
+    M = W.T @ W
+    K, exact = inf_to_2_norm(W, max_exact_features)
+    spectral = float(np.linalg.norm(M, 2)) if M.size else 0.0
+    frobenius = float(np.linalg.norm(M, "fro"))
+    return MetricNorms(W, K, exact, spectral * _ROUND_UP, frobenius * _ROUND_UP, metric.threshold)
+
+
+def _budget_factor(budget):
+    """``e / eps``: how far ``||d_i - d_j||_inf`` can go per unit of budget."""
+    return 1.0 if budget == "shared" else 2.0
+
+
+def _validated(model, pairs, feature_range):
+    norms = metric_norms(model)
+    feature_range = check_feature_range(feature_range)
+    pairs = check_pairs(pairs, n_features=norms.n_features)
+    check_in_box(pairs, feature_range, name="pairs")
+    return norms, pairs, feature_range
+
+
+def _bounds_from_distances(norms, D, eps, bound, budget, feature_range):
+    """Lower and upper bounds on ``D'`` for squared distances ``D`` and budgets ``eps``.
+
+    ``D`` has shape (n_pairs,), ``eps`` shape (n_eps,); the results (n_eps, n_pairs).
+    """
+    e = _budget_factor(budget) * eps[:, np.newaxis]
+    d = norms.n_features
+    lowers, uppers = [], []
+    if bound in ("best", "triangle"):
+        root = np.sqrt(D)
+        reach = e * norms.inf_to_2
+        uppers.append((root + reach) ** 2)
+        # Floor before squaring: sqrt(D') >= max(0, sqrt(D) - e K).
+        lowers.append(np.maximum(root - reach, 0.0) ** 2)
+    if feature_range is not None:
+        b = feature_range[1] - feature_range[0]
+        if bound in ("best", "paper"):
+            increment = 2.0 * d * e * b * norms.spectral
+            uppers.append(D + increment)
+            lowers.append(np.maximum(D - increment, 0.0))
+        for name, norm in (("spectral", norms.spectral), ("frobenius", norms.frobenius)):
+            if bound in ("best", name):
+                linear = 2.0 * d * e * b * norm
+                uppers.append(D + linear + d * e * e * norm)
+                lowers.append(np.maximum(D - linear, 0.0))
+    lower, upper = lowers[0], uppers[0]
+    for low, up in zip(lowers[1:], uppers[1:], strict=True):
+        lower, upper = np.maximum(lower, low), np.minimum(upper, up)
+    return lower, upper
+
+
+def perturbed_distance_bounds(
+    model, pairs, eps, bound="best", budget="shared", feature_range=(0.0, 1.0)
+):
+    """Bounds on the squared distance ``D`` any perturbation within the budget can reach.
+
+    For each pair ``(x_i, x_j)``, every perturbation ``(d_i, d_j)`` within the budget that
+    keeps both points in the box gives ``lower <= D(x_i + d_i, x_j + d_j) <= upper``.
+    ``D`` is the squared Mahalanobis distance ``||W (a - b)||^2`` (eq. 1).
+
+    With ``e = eps`` (shared budget) or ``2 eps`` (per point), ``b = hi - lo`` the width
+    of the box, ``d`` the number of features, ``K`` an upper bound on
+    ``||W||_{inf->2}`` and ``lam_max = ||W^T W||_2``:
+
+    ========= ============================================ ==============================
+    bound     upper                                        lower (floored at 0)
+    ========= ============================================ ==============================
+    paper     ``D + 2 d e b lam_max`` (eq. 19)             ``D - 2 d e b lam_max``
+    spectral  ``D + d (2 e b + e^2) ||M||_2`` (eq. 24)     ``D - 2 d e b ||M||_2``
+    frobenius ``D + d (2 e b + e^2) ||M||_F`` (eq. 25)     ``D - 2 d e b ||M||_F``
+    triangle  ``(sqrt(D) + e K)^2``                        ``max(0, sqrt(D) - e K)^2``
+    ========= ============================================ ==============================
+
+    For the unit box and the per-point budget, the spectral and Frobenius rows are the
+    paper's eq. (24)-(25); the shared budget halves ``e``. The paper's eq. (19) is
+    ``D + 2 d eps lam_max``, which holds for the shared budget only: per point the constant
+    doubles (``d=1, W=1, x=(0.9, 0.1), eps=0.1`` reaches ``D' = 1.0 > 0.84``). The
+    derivations are in the module docstring of ``skrobust._bounds``.
+
+    Parameters
+    ----------
+    model : fitted Mahalanobis model or MetricNorms
+        Anything :func:`~skrobust.mahalanobis_metric` reads, or the :class:`MetricNorms`
+        of one (precomputed by :func:`metric_norms`, to skip recomputing the norms).
+    pairs : array-like of shape (n_pairs, 2, n_features)
+        Clean pairs, inside the box.
+    eps : float or array-like of shape (n_eps,)
+        Budget(s) in the L-infinity norm, ``>= 0``.
+    bound : {"best", "paper", "spectral", "frobenius", "triangle"}, default="best"
+        Which bound; ``"best"`` takes, per pair, the tightest of those valid for the box
+        (the largest lower and the smallest upper bound: all are valid, so these are too).
+    budget : {"shared", "per_point"}, default="shared"
+        ``"shared"``: ``||d_i||_inf + ||d_j||_inf <= eps`` (eq. 4). ``"per_point"``:
+        ``||d_i||_inf <= eps`` and ``||d_j||_inf <= eps``.
+    feature_range : (float, float) or None, default=(0.0, 1.0)
+        The box the clean and the perturbed points lie in. ``None`` (no box) leaves only
+        the triangle bound valid: ``"best"`` then uses it alone, and the other bounds raise
+        a ``ValueError``.
+
+    Returns
+    -------
+    lower, upper : ndarray of shape (n_pairs,), or (n_eps, n_pairs) for several eps
+        Bounds on the squared distance of the perturbed pair. They bound the exact
+        ``D'``; the norms they use are rounded up, but compare them with a small relative
+        tolerance (``CertifiedPairClassifier.certify`` uses ``1e-9``).
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``bound`` or ``budget``, a box-dependent bound without a box, pairs
+        outside the box, or an invalid ``eps``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrobust import perturbed_distance_bounds
+    >>> from skrobust._mahalanobis import MahalanobisMetric
+    >>> identity = MahalanobisMetric(np.eye(1), np.zeros(1))
+    >>> pairs = np.array([[[0.9], [0.1]]])
+    >>> lower, upper = perturbed_distance_bounds(
+    ...     identity, pairs, eps=0.1, bound="triangle", budget="per_point")
+    >>> np.round([lower[0], upper[0]], 6).tolist()
+    [0.36, 1.0]
+    >>> lower, upper = perturbed_distance_bounds(
+    ...     identity, pairs, eps=0.1, bound="paper", budget="per_point")
+    >>> np.round([lower[0], upper[0]], 6).tolist()
+    [0.24, 1.04]
+    """
+    bound = check_scalar_choice(bound, "bound", BOUNDS)
+    budget = check_scalar_choice(budget, "budget", BUDGETS)
+    eps_values, scalar = check_eps(eps)
+    if feature_range is None and bound not in ("best", "triangle"):
+        raise ValueError(
+            f"bound={bound!r} needs a box (its increment scales with the box width); with "
+            "feature_range=None only bound='triangle' is valid, and bound='best' uses it."
+        )
+    norms, pairs, feature_range = _validated(model, pairs, feature_range)
+    D = squared_pair_distances(norms.components, pairs)
+    lower, upper = _bounds_from_distances(norms, D, eps_values, bound, budget, feature_range)
+    if scalar:
+        return lower[0], upper[0]
+    return lower, upper
+
+
+def _radius_from_distances(D, threshold, inf_to_2, budget):
+    """Triangle-bound radius for squared distances ``D`` (see :func:`certified_radius`)."""
+    root = np.sqrt(D)
+    if threshold < 0:
+        # No pair is similar and no perturbation makes D negative.
+        return np.full(D.shape, np.inf)
+    t_root = np.sqrt(threshold)
+    gap = np.where(D <= threshold, t_root - root, root - t_root)
+    gap = gap - CERTIFICATE_RTOL * (t_root + root)
+    reach = _budget_factor(budget) * inf_to_2
+    radius = np.zeros(D.shape)
+    positive = gap > 0
+    with np.errstate(divide="ignore"):
+        radius[positive] = gap[positive] / reach
+    return radius
+
+
+def _resolve_threshold(norms, threshold):
+    if threshold is None:
+        if norms.threshold is None:
+            raise ValueError(
+                "threshold=None, and the model has no threshold of its own: pass a "
+                "threshold on the squared distance (for example from "
+                "skrobust.calibrate_threshold)."
+            )
+        return float(norms.threshold)
+    try:
+        threshold = float(threshold)
+    except (TypeError, ValueError):
+        raise TypeError(f"threshold must be a number or None, got {threshold!r}.") from None
+    if not np.isfinite(threshold):
+        raise ValueError(f"threshold must be finite, got {threshold!r}.")
+    return threshold
+
+
+def certified_radius(model, pairs, threshold=None, budget="shared"):
+    """Per pair, a budget below which its predicted label provably cannot change.
+
+    A pair is predicted similar when ``D <= threshold``. By the triangle bound
+    (``|sqrt(D') - sqrt(D)| <= e K``, ``K`` an upper bound on ``||W||_{inf->2}``, ``e``
+    the budget factor), the prediction cannot change for any ``eps`` strictly below
+
+    - ``(sqrt(threshold) - sqrt(D)) / K`` for a pair predicted similar,
+    - ``(sqrt(D) - sqrt(threshold)) / K`` for a pair predicted dissimilar,
+
+    halved for the per-point budget. The radius is 0 at the threshold, and grows as the
+    pair moves away from it. The triangle bound needs no box, so the radius holds with or
+    without one (a box can only make the attacker weaker). A relative safety margin of
+    ``1e-9`` is subtracted so that float rounding never certifies a breakable pair; a pair
+    within that margin of the threshold gets radius 0 (ties are never certified).
+
+    Parameters
+    ----------
+    model : fitted Mahalanobis model or MetricNorms
+        Anything :func:`~skrobust.mahalanobis_metric` reads, or its :class:`MetricNorms`.
+    pairs : array-like of shape (n_pairs, 2, n_features)
+    threshold : float or None, default=None
+        Threshold on the squared distance; ``None`` uses the model's own (a metric-learn
+        pair learner's ``threshold_`` squared, a :class:`CertifiedPairClassifier`'s
+        ``threshold_``), and raises a ``ValueError`` when it has none.
+    budget : {"shared", "per_point"}, default="shared"
+
+    Returns
+    -------
+    radius : ndarray of shape (n_pairs,)
+        The pair is certified at every ``eps < radius``. ``inf`` when nothing can change
+        the prediction (``W = 0``, or a negative threshold).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrobust import certified_radius
+    >>> from skrobust._mahalanobis import MahalanobisMetric
+    >>> identity = MahalanobisMetric(np.eye(1), np.zeros(1))
+    >>> pairs = np.array([[[0.0], [0.1]], [[0.0], [0.5]], [[0.0], [0.3]]])
+    >>> np.round(certified_radius(identity, pairs, threshold=0.09), 6).tolist()
+    [0.2, 0.2, 0.0]
+    """
+    budget = check_scalar_choice(budget, "budget", BUDGETS)
+    norms = metric_norms(model)
+    threshold = _resolve_threshold(norms, threshold)
+    pairs = check_pairs(pairs, n_features=norms.n_features)
+    D = squared_pair_distances(norms.components, pairs)
+    return _radius_from_distances(D, threshold, norms.inf_to_2, budget)
+
+
+def certify_from_bounds(D, lower, upper, threshold):
+    """Whether the predicted label of each pair provably survives, given bounds on ``D'``.
+
+    Predicted similar (``D <= threshold``): certified when ``upper`` stays strictly below
+    the threshold; predicted dissimilar: when ``lower`` stays strictly above it. Both with
+    the relative safety margin ``CERTIFICATE_RTOL``, so ties are never certified.
+    """
+    margin = CERTIFICATE_RTOL * (abs(threshold) + D)
+    return np.where(D <= threshold, upper < threshold - margin, lower > threshold + margin)
