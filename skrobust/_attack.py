@@ -1,0 +1,645 @@
+"""AckMetricAttack: the sign-gradient attack of Huai et al. on pairs, kNN and triplets."""
+
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
+from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import (
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
+
+from . import _kernels
+from ._mahalanobis import mahalanobis_metric
+from ._validation import (
+    check_eps,
+    check_feature_range,
+    check_in_box,
+    check_pairs,
+    check_triplets,
+)
+
+__all__ = ["AckMetricAttack", "AttackResult"]
+
+# Rows of a chunk times its widest array stay near this many doubles, so memory is bounded
+# (a dozen such arrays, about 100 MB) whatever the number of inputs.
+_CHUNK_ELEMENTS = 1 << 20
+
+# The classifier of the kNN mode when the references come from ``fit(X, y)``: the paper's
+# m = 3 (table 5). Another k: pass a Pipeline ending with KNeighborsClassifier(k).
+_DEFAULT_VOTE_NEIGHBORS = 3
+
+
+@dataclass(eq=False)
+class AttackResult:
+    """What :meth:`AckMetricAttack.attack` returns, for every eps of one call.
+
+    Every eps starts from the clean input. The leading axis of the per-eps fields runs
+    over ``eps``; the next one over the attacked inputs (pairs, points or triplets).
+
+    Attributes
+    ----------
+    mode : {"pairs", "knn", "triplets"}
+        The attack's mode.
+    eps : ndarray of shape (n_eps,)
+        The budgets, in the order given.
+    adversarial : ndarray of shape (n_eps, *X.shape)
+        The adversarial inputs: per input the first iterate that changed the model's
+        prediction, else the iterate with the best objective (never worse than the clean
+        input, which is returned when no iterate improved on it).
+    success : ndarray of bool, shape (n_eps, n_inputs)
+        Whether the model's prediction on the adversarial input differs from its
+        prediction on the clean input (pairs: similar <-> dissimilar; kNN: the predicted
+        class; triplets: which of positive and negative is closer to the anchor).
+    distances_before : ndarray of shape (n_inputs,) or None
+        Pairs: squared distance ``D`` of each clean pair. Triplets: ``D(anchor, positive)``.
+        ``None`` in kNN mode.
+    distances_after : ndarray of shape (n_eps, n_inputs) or None
+        The same on the adversarial inputs.
+    thresholds : ndarray of shape (n_inputs,) or None
+        What ``D`` is compared with: the pair threshold (pairs), ``D(anchor, negative)``
+        (triplets; the anchor and the negative do not move). ``None`` in kNN mode.
+    predictions_before : ndarray of shape (n_inputs,) or None
+        kNN mode: the classifier's prediction on the clean points; else ``None``.
+    predictions_after : ndarray of shape (n_eps, n_inputs) or None
+        kNN mode: its prediction on the adversarial points.
+    """
+
+    mode: str
+    eps: np.ndarray
+    adversarial: np.ndarray
+    success: np.ndarray
+    distances_before: np.ndarray | None = None
+    distances_after: np.ndarray | None = None
+    thresholds: np.ndarray | None = None
+    predictions_before: np.ndarray | None = None
+    predictions_after: np.ndarray | None = None
+
+    @property
+    def success_rate(self):
+        """Fraction of inputs whose prediction changed, per eps: shape (n_eps,)."""
+        return self.success.mean(axis=1)
+
+
+def _rowdot(A, B):
+    return np.einsum("ij,ij->i", A, B)
+
+
+def _unwrap(estimator):
+    while isinstance(estimator, FrozenEstimator):
+        estimator = estimator.estimator
+    return estimator
+
+
+def _split_pipeline(estimator):
+    """``(metric part, kNN classifier or None)`` of a model."""
+    inner = _unwrap(estimator)
+    if isinstance(inner, Pipeline) and isinstance(
+        _unwrap(inner.steps[-1][1]), KNeighborsClassifier
+    ):
+        if len(inner.steps) < 2:
+            raise TypeError("The pipeline has a KNeighborsClassifier but no metric step.")
+        return inner[:-1], _unwrap(inner.steps[-1][1])
+    return inner, None
+
+
+def _is_fitted(estimator):
+    try:
+        check_is_fitted(estimator)
+    except NotFittedError:
+        return False
+    return True
+
+
+class AckMetricAttack(TransformerMixin, BaseEstimator):
+    """The AckMetric attack (Huai et al. 2022) against any fitted Mahalanobis model.
+
+    Projected sign-gradient steps (eq. 5-9) that change the model's prediction:
+
+    - ``mode="pairs"``: input ``(n_pairs, 2, n_features)``. Pairs predicted similar
+      (``D <= threshold``, ``D`` the **squared** distance) are pushed apart (eq. 4), pairs
+      predicted dissimilar are pulled together (eq. 22). For a linear metric the gradients
+      of the two points tie (eq. 7), so both points move each step (eq. 8-9).
+    - ``mode="knn"``: input ``(n_samples, n_features)``. Eq. (23) against a kNN classifier
+      over the metric: each iteration re-finds the ``n_neighbors`` nearest references of the
+      current point, pushes those of the point's label away and pulls the others closer.
+    - ``mode="triplets"``: input ``(n_triplets, 3, n_features)`` (anchor, positive,
+      negative); the positive moves (``||d||_inf <= eps``) until the order of
+      ``D(anchor, positive)`` and ``D(anchor, negative)`` flips (appendix C).
+
+    Each returned input is the first iterate that changed the prediction, else the one
+    with the best objective, and never worse than the clean input. Every output lies in the
+    box and within its budget exactly (up to float rounding), whatever ``step_size`` and
+    ``max_iter`` are.
+
+    Parameters
+    ----------
+    estimator : estimator
+        The attacked model: anything :func:`skrobust.mahalanobis_metric` reads (a skrobust
+        learner, a metric-learn Mahalanobis learner, scikit-learn's
+        ``NeighborhoodComponentsAnalysis``, a ``Pipeline`` of affine scalers and one of
+        these), optionally followed by a ``KNeighborsClassifier`` as last pipeline step (the
+        kNN mode then attacks that classifier, using its stored, already embedded
+        references). A fitted model is used as it is, but ``clone`` (and so
+        ``GridSearchCV``) unfits it: wrap it in :class:`sklearn.frozen.FrozenEstimator` to
+        keep it fitted. An unfitted model is fitted, as a clone, by :meth:`fit`.
+    eps : float or array-like of float, default=0.1
+        The budget (L-infinity). A list is allowed by :meth:`attack` (one result per eps);
+        :meth:`transform` needs a single value.
+    step_size : float, default=0.01
+        Size of each sign step of a moving point (the paper's ``xi``).
+    max_iter : int, default=20
+        Number of sign steps.
+    mode : {"pairs", "knn", "triplets"}, default="pairs"
+    budget : {"shared", "per_point"}, default="shared"
+        Pairs mode only. ``"shared"`` is eq. (4): ``||d_i||_inf + ||d_j||_inf <= eps``;
+        ``"per_point"`` bounds each point's perturbation by ``eps``. The shared budget first
+        runs eq. (8)-(9) with the split ``eps/2 + eps/2``, then re-splits it: one exact
+        Frank-Wolfe step to the vertex of the whole shared-budget set (over every split
+        ``a + (eps - a)``) that best follows the gradient, kept only if it improves the
+        objective. It is therefore never weaker than the fixed split, and stronger where
+        the box stops one point but not the other.
+    threshold : float or None, default=None
+        Pairs mode: the threshold on the squared distance ``D``. ``None`` uses the model's
+        own (a skrobust learner's ``gamma``, a metric-learn pair learner's ``threshold_``
+        squared); a model without one needs it given, for instance from
+        :func:`skrobust.calibrate_threshold`.
+    n_neighbors : int, default=10
+        kNN mode: how many nearest references enter eq. (23) at each iteration (the
+        paper's M). The attacked classifier's own ``n_neighbors`` decides its vote; with
+        references from ``fit(X, y)`` it is a 3-NN (the paper's m = 3).
+    feature_range : tuple (lo, hi) or None, default=(0.0, 1.0)
+        The box the inputs lie in and the outputs are clipped to. Inputs outside it raise a
+        ``ValueError`` (they are never clipped silently). ``None``: no box.
+    random_state : int, RandomState instance or None, default=None
+        Accepted for API compatibility; the attack is deterministic.
+    n_jobs : int or None, default=None
+        Threads of the numba kernels (``None``: numba's default, ``-1``: all). Matrix
+        products use the BLAS library's own threads.
+    verbose : int, default=0
+        Print the success rate of each eps when positive.
+
+    Attributes
+    ----------
+    estimator_ : estimator
+        The fitted model attacked (``estimator`` itself when it was fitted already).
+    metric_ : MahalanobisMetric
+        Its linear metric in the raw input space.
+    threshold_ : float or None
+        Pairs mode: the threshold on ``D`` in use.
+    classifier_ : KNeighborsClassifier or None
+        kNN mode: the attacked classifier, over embedded points.
+    n_features_in_ : int
+        Number of features of a point.
+
+    See Also
+    --------
+    skrobust.metrics.make_robust_scorer : accuracy under this attack, for ``GridSearchCV``.
+    skrobust.calibrate_threshold : a threshold for models without one.
+
+    References
+    ----------
+    M. Huai, T. Zheng, C. Miao, L. Yao, A. Zhang. "On the Robustness of Metric Learning: An
+    Adversarial Perspective". ACM TKDD 16(5), 2022.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.frozen import FrozenEstimator
+    >>> from sklearn.neighbors import NeighborhoodComponentsAnalysis
+    >>> from skrobust import AckMetricAttack
+    >>> from skrobust.datasets import load_wine, make_pairs
+    >>> X, y = load_wine()
+    >>> nca = NeighborhoodComponentsAnalysis(random_state=0).fit(X, y)
+    >>> pairs, labels, _ = make_pairs(X, y, 40, random_state=0)
+    >>> attack = AckMetricAttack(FrozenEstimator(nca), threshold=1.0).fit()
+    >>> result = attack.attack(pairs, eps=[0.0, 0.05, 0.2])
+    >>> result.adversarial.shape
+    (3, 40, 2, 13)
+    >>> bool(np.all(np.diff(result.success_rate) >= 0)), float(result.success_rate[0])
+    (True, 0.0)
+    >>> attack.transform(pairs).shape
+    (40, 2, 13)
+    """
+
+    _parameter_constraints: dict = {
+        "estimator": "no_validation",
+        "eps": [Interval(numbers.Real, 0, None, closed="left"), "array-like"],
+        "step_size": [Interval(numbers.Real, 0, None, closed="neither")],
+        "max_iter": [Interval(numbers.Integral, 0, None, closed="left")],
+        "mode": [StrOptions({"pairs", "knn", "triplets"})],
+        "budget": [StrOptions({"shared", "per_point"})],
+        "threshold": [numbers.Real, None],
+        "n_neighbors": [Interval(numbers.Integral, 1, None, closed="left")],
+        "feature_range": [tuple, list, None],
+        "random_state": ["random_state"],
+        "n_jobs": [numbers.Integral, None],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        estimator,
+        eps=0.1,
+        step_size=0.01,
+        max_iter=20,
+        mode="pairs",
+        budget="shared",
+        threshold=None,
+        n_neighbors=10,
+        feature_range=(0.0, 1.0),
+        random_state=None,
+        n_jobs=None,
+        verbose=0,
+    ):
+        self.estimator = estimator
+        self.eps = eps
+        self.step_size = step_size
+        self.max_iter = max_iter
+        self.mode = mode
+        self.budget = budget
+        self.threshold = threshold
+        self.n_neighbors = n_neighbors
+        self.feature_range = feature_range
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X=None, y=None):
+        """Resolve the attacked model (fitting a clone of it if it is not fitted).
+
+        Parameters
+        ----------
+        X : array-like, default=None
+            kNN mode with a bare metric model: the reference points ``(n_samples,
+            n_features)``. Otherwise only used to fit an unfitted ``estimator``.
+        y : array-like, default=None
+            Labels of ``X`` (the references' classes in kNN mode).
+
+        Returns
+        -------
+        self : AckMetricAttack
+        """
+        self._box = check_feature_range(self.feature_range)
+        check_eps(self.eps)
+        if self.mode == "knn" and X is not None:
+            X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=False)
+        if _is_fitted(self.estimator):
+            self.estimator_ = self.estimator
+        elif X is None:
+            raise ValueError(
+                f"The estimator {type(_unwrap(self.estimator)).__name__} is not fitted: "
+                "fit the attack with data (fit(X, y)) to fit a clone of it, or pass a "
+                "fitted model (wrapped in sklearn.frozen.FrozenEstimator to survive clone)."
+            )
+        else:
+            self.estimator_ = clone(self.estimator).fit(X, y)
+        metric_part, knn = _split_pipeline(self.estimator_)
+        self.metric_ = mahalanobis_metric(metric_part)
+        n_features = self.metric_.n_features
+        if getattr(self, "n_features_in_", n_features) != n_features:
+            raise ValueError(
+                f"X has {self.n_features_in_} features, but the model expects {n_features}."
+            )
+        self.n_features_in_ = n_features
+
+        self.threshold_ = None
+        self.classifier_ = None
+        if self.mode == "pairs":
+            self.threshold_ = (
+                float(self.threshold) if self.threshold is not None else self.metric_.threshold
+            )
+            if self.threshold_ is None:
+                raise ValueError(
+                    f"{type(_unwrap(metric_part)).__name__} has no decision threshold: pass "
+                    "threshold= (on the squared distance D), for instance "
+                    "skrobust.calibrate_threshold(model, pairs, pair_labels)."
+                )
+        elif self.mode == "knn":
+            self.classifier_ = self._resolve_classifier(knn, X, y)
+        return self
+
+    def _resolve_classifier(self, knn, X, y):
+        if knn is None:
+            if X is None or y is None:
+                raise ValueError(
+                    "mode='knn' needs references: fit(X, y) with labelled points, or a fitted "
+                    "Pipeline(..., metric step, KNeighborsClassifier) as estimator."
+                )
+            n_vote = min(_DEFAULT_VOTE_NEIGHBORS, X.shape[0])
+            return KNeighborsClassifier(n_neighbors=n_vote).fit(self.metric_.transform(X), y)
+        if knn.weights != "uniform" or knn.effective_metric_ != "euclidean":
+            raise ValueError(
+                "mode='knn' attacks a KNeighborsClassifier with weights='uniform' and the "
+                f"Euclidean metric, got weights={knn.weights!r}, metric={knn.metric!r}."
+            )
+        if knn.outputs_2d_:
+            raise ValueError("mode='knn' needs a single-output KNeighborsClassifier.")
+        return knn
+
+    def transform(self, X):
+        """Adversarial versions of ``X`` at the budget ``eps``.
+
+        Parameters
+        ----------
+        X : array-like
+            Pairs ``(n_pairs, 2, n_features)``, points ``(n_samples, n_features)`` (kNN,
+            attacked against the classifier's own predictions) or triplets
+            ``(n_triplets, 3, n_features)``.
+
+        Returns
+        -------
+        X_adv : ndarray of the shape of ``X``
+        """
+        check_is_fitted(self)
+        eps, scalar = check_eps(self.eps)
+        if not scalar:
+            raise ValueError("transform needs a single eps; use attack(X, eps=[...]) for several.")
+        return self.attack(X, eps=float(eps[0])).adversarial[0]
+
+    def attack(self, X, y=None, eps=None):
+        """Attack ``X`` at each budget of ``eps``, each from the clean input.
+
+        Parameters
+        ----------
+        X : array-like
+            Pairs, points (kNN) or triplets, as in :meth:`transform`.
+        y : array-like of shape (n_samples,), default=None
+            kNN mode: the labels of the points (the attack pushes them away from this
+            class). ``None`` uses the classifier's predictions.
+        eps : float or array-like of float, default=None
+            Budgets; ``None`` uses ``self.eps``.
+
+        Returns
+        -------
+        result : AttackResult
+        """
+        check_is_fitted(self)
+        eps_values, _ = check_eps(self.eps if eps is None else eps)
+        X = self._check_input(X)
+        check_in_box(X, self._box)
+        if self.mode == "knn":
+            result = self._attack_knn(X, y, eps_values)
+        else:
+            result = self._attack_tuples(X, eps_values)
+        if self.verbose:
+            for e, rate in zip(eps_values, result.success_rate, strict=True):
+                print(f"[AckMetricAttack] eps={e:g}: success rate {rate:.3f}")
+        return result
+
+    def _check_input(self, X):
+        n_features = self.n_features_in_
+        if self.mode == "pairs":
+            return check_pairs(X, name="X", n_features=n_features)
+        if self.mode == "triplets":
+            return check_triplets(X, name="X", n_features=n_features)
+        return validate_data(self, X, reset=False, dtype=np.float64)
+
+    # -- pairs and triplets ------------------------------------------------------------
+
+    def _gram(self, Z):
+        """``Z @ M`` (half the gradient of D), as one product or two thin ones."""
+        W = self.metric_.components
+        if 2 * W.shape[0] < W.shape[1]:
+            return (Z @ W.T) @ W
+        if getattr(self, "_M_cache", None) is None or self._M_cache[0] is not W:
+            self._M_cache = (W, np.ascontiguousarray(W.T @ W))
+        return Z @ self._M_cache[1]
+
+    def _n_threads(self):
+        if self.n_jobs is None:
+            return None
+        from numba import config
+
+        limit = config.NUMBA_NUM_THREADS
+        return limit if self.n_jobs < 0 else max(1, min(self.n_jobs, limit))
+
+    def _attack_tuples(self, X, eps_values):
+        triplets = self.mode == "triplets"
+        n = X.shape[0]
+        X_i, X_j = X[:, 0, :], X[:, 1, :]
+        if triplets:
+            thresholds = self.metric_.pair_distances(X[:, [0, 2], :])
+        else:
+            thresholds = np.full(n, self.threshold_, dtype=np.float64)
+        D_before = self.metric_.pair_distances(X[:, :2, :])
+        before = D_before > thresholds
+        adversarial = np.repeat(X[np.newaxis], len(eps_values), axis=0)
+        D_after = np.repeat(D_before[np.newaxis], len(eps_values), axis=0)
+        rows = max(1, _CHUNK_ELEMENTS // X.shape[2])
+        for e, eps in enumerate(eps_values):
+            if eps == 0.0 or self.max_iter == 0:
+                continue
+            for start in range(0, n, rows):
+                sl = slice(start, min(n, start + rows))
+                A_i, A_j = self._attack_chunk(X_i[sl], X_j[sl], thresholds[sl], eps, triplets)
+                adversarial[e, sl, 0, :] = A_i
+                adversarial[e, sl, 1, :] = A_j
+            D = self.metric_.pair_distances(adversarial[e, :, :2, :])
+            # Rounding of the reconstructed points must not leave a pair worse than clean.
+            worse = np.where(before, D > D_before, D < D_before)
+            adversarial[e, worse] = X[worse]
+            D[worse] = D_before[worse]
+            D_after[e] = D
+        success = (D_after > thresholds) != before
+        return AttackResult(
+            mode=self.mode,
+            eps=eps_values,
+            adversarial=adversarial,
+            success=success,
+            distances_before=D_before,
+            distances_after=D_after,
+            thresholds=thresholds,
+        )
+
+    def _attack_chunk(self, X_i, X_j, thresholds, eps, triplets):
+        """Attack one chunk of pairs (or (anchor, positive) of triplets); return the points."""
+        box = self._box
+        lo, hi = box if box is not None else (-np.inf, np.inf)
+        if triplets:
+            eps_i, eps_j, step = 0.0, eps, self.step_size
+        elif self.budget == "per_point":
+            eps_i, eps_j, step = eps, eps, 2.0 * self.step_size
+        else:
+            eps_i, eps_j, step = eps / 2.0, eps / 2.0, 2.0 * self.step_size
+        U = X_i - X_j
+        I_lo, I_hi, J_lo, J_hi = _intervals(X_i, X_j, eps_i, eps_j, lo, hi)
+        Z_lo = U + (I_lo - J_hi)
+        Z_hi = U + (I_hi - J_lo)
+        del I_lo, I_hi, J_lo, J_hi
+        n = U.shape[0]
+        Z = U.copy()
+        Z_best = np.empty_like(U)
+        direction = np.empty(n)
+        best_obj = np.empty(n)
+        done = np.zeros(n, dtype=np.uint8)
+        D = np.empty(n)
+        n_threads = self._n_threads()
+        for r in range(self.max_iter + 1):
+            G = self._gram(Z)
+            last = r == self.max_iter
+            _kernels.run_parallel(
+                _kernels.pair_step,
+                Z, G, Z_lo, Z_hi, thresholds, direction, 0.0 if last else step,
+                Z_best, best_obj, done, D, r == 0,
+                n_threads=n_threads,
+            )  # fmt: skip
+            if done.all():
+                break
+        del Z, G, Z_lo, Z_hi
+        split_i, split_j = np.full((n, 1), eps_i), np.full((n, 1), eps_j)
+        if not triplets and self.budget == "shared" and box is not None:
+            self._reshare(U, X_i, X_j, Z_best, direction, done, split_i, eps, lo, hi, n_threads)
+            split_j = eps - split_i
+        I_lo, I_hi, J_lo, J_hi = _intervals(X_i, X_j, split_i, split_j, lo, hi)
+        # Split v = d_i - d_j between the points, as evenly as their intervals allow.
+        V = Z_best - U
+        d_i = np.clip(np.clip(0.5 * V, I_lo, I_hi), V + J_lo, V + J_hi)
+        d_j = np.clip(d_i - V, J_lo, J_hi)
+        d_i = np.clip(d_i, I_lo, I_hi)
+        A_i = X_i + d_i
+        A_j = X_j + d_j
+        if box is not None:
+            np.clip(A_i, lo, hi, out=A_i)
+            np.clip(A_j, lo, hi, out=A_j)
+        return A_i, A_j
+
+    def _reshare(self, U, X_i, X_j, Z_best, direction, done, split, eps, lo, hi, n_threads):
+        """One exact Frank-Wolfe step over the whole shared budget, from the best iterate of
+        the ``eps/2 + eps/2`` split, for the pairs not yet successful. ``D`` is convex in
+        ``v``, so the vertex never lowers ``D`` of a pair pushed apart; a pair pulled
+        together takes the exact line search on the segment, which never raises it."""
+        idx = np.flatnonzero(done == 0)
+        if idx.size == 0:
+            return
+        Zb = Z_best[idx]
+        G = self._gram(Zb)
+        V = np.empty_like(Zb)
+        a = np.empty(idx.size)
+        dirs = direction[idx]
+        _kernels.run_parallel(
+            _kernels.shared_split, G, X_i[idx], X_j[idx], dirs, float(eps), float(lo),
+            float(hi), V, a, n_threads=n_threads,
+        )  # fmt: skip
+        delta = U[idx] + V - Zb
+        lin = _rowdot(delta, G)
+        quad = _rowdot(delta, self._gram(delta))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t_min = np.where(quad > 0, np.clip(-lin / quad, 0.0, 1.0), (lin < 0).astype(float))
+        # Pushed apart: D(t) is convex in t, its maximum on [0, 1] is at t = 1.
+        t = np.where(dirs > 0, 1.0, t_min)
+        Z_best[idx] = Zb + t[:, None] * delta
+        # v_t lies in the box of the interpolated split (the bounds are concave in a).
+        split[idx, 0] = (1.0 - t) * (eps / 2.0) + t * a
+
+    # -- kNN -----------------------------------------------------------------------
+
+    def _attack_knn(self, X, y, eps_values):
+        knn = self.classifier_
+        metric = self.metric_
+        W = metric.components
+        E_ref = np.ascontiguousarray(knn._fit_X, dtype=np.float64)
+        if E_ref.shape[1] != W.shape[0]:
+            raise ValueError(
+                f"The classifier's references have {E_ref.shape[1]} features, but the metric "
+                f"embeds into {W.shape[0]}."
+            )
+        ref_labels = np.asarray(knn._y, dtype=np.int64)
+        classes = knn.classes_
+        n_classes = len(classes)
+        pred_before = knn.predict(metric.transform(X))
+        if y is None:
+            y = pred_before
+        else:
+            y = column_or_1d(y)
+            check_consistent_length(X, y)
+        # Index of each label among the classes; -1 for a label the classifier never saw.
+        pos = np.minimum(np.searchsorted(classes, y), n_classes - 1)
+        y_idx = np.where(classes[pos] == y, pos, -1).astype(np.int64)
+
+        n, d = X.shape
+        adversarial = np.repeat(X[np.newaxis], len(eps_values), axis=0)
+        pred_after = np.repeat(pred_before[np.newaxis], len(eps_values), axis=0)
+        sq_ref = _rowdot(E_ref, E_ref)
+        rows = max(1, _CHUNK_ELEMENTS // max(d, E_ref.shape[0]))
+        n_threads = self._n_threads()
+        for e, eps in enumerate(eps_values):
+            if eps == 0.0 or self.max_iter == 0:
+                continue
+            for start in range(0, n, rows):
+                sl = slice(start, min(n, start + rows))
+                adversarial[e, sl] = self._knn_chunk(
+                    X[sl], y_idx[sl], eps, E_ref, sq_ref, ref_labels, n_classes, n_threads
+                )
+            pred_after[e] = knn.predict(metric.transform(adversarial[e]))
+        return AttackResult(
+            mode=self.mode,
+            eps=eps_values,
+            adversarial=adversarial,
+            success=pred_after != pred_before,
+            predictions_before=pred_before,
+            predictions_after=pred_after,
+        )
+
+    def _knn_chunk(self, X0, y_idx, eps, E_ref, sq_ref, ref_labels, n_classes, n_threads):
+        """Eq. (23) on one chunk of points; return the adversarial points."""
+        W = self.metric_.components
+        bias = self.metric_.bias
+        X = X0.copy()
+        X_lo, X_hi = X0 - eps, X0 + eps
+        if self._box is not None:
+            np.maximum(X_lo, self._box[0], out=X_lo)
+            np.minimum(X_hi, self._box[1], out=X_hi)
+        n = X.shape[0]
+        X_best = np.empty_like(X)
+        best_count = np.empty(n, dtype=np.int64)
+        best_loss = np.empty(n)
+        done = np.zeros(n, dtype=np.uint8)
+        H = np.empty((n, W.shape[0]))
+        n_vote = self.classifier_.n_neighbors
+        for r in range(self.max_iter + 1):
+            E = X @ W.T + bias
+            dist = E @ E_ref.T
+            dist *= -2.0
+            dist += _rowdot(E, E)[:, None]
+            dist += sq_ref[None, :]
+            _kernels.run_parallel(
+                _kernels.knn_evaluate,
+                dist, E, E_ref, ref_labels, y_idx, n_vote, self.n_neighbors, n_classes,
+                X, X_best, best_count, best_loss, done, H, r == 0,
+                n_threads=n_threads,
+            )  # fmt: skip
+            if r == self.max_iter or done.all():
+                break
+            _kernels.run_parallel(
+                _kernels.sign_step, X, H @ W, X_lo, X_hi, self.step_size, done,
+                n_threads=n_threads,
+            )  # fmt: skip
+        return X_best
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = True
+        tags.target_tags.required = False
+        if self.mode != "knn":
+            tags.input_tags.two_d_array = False
+            tags.input_tags.three_d_array = True
+        return tags
+
+
+def _intervals(X_i, X_j, eps_i, eps_j, lo, hi):
+    """Feasible perturbations per coordinate: ``d_i in [I_lo, I_hi]``, ``d_j in [J_lo, J_hi]``."""
+    I_lo = np.maximum(-eps_i, lo - X_i)
+    I_hi = np.minimum(eps_i, hi - X_i)
+    J_lo = np.maximum(-eps_j, lo - X_j)
+    J_hi = np.minimum(eps_j, hi - X_j)
+    return I_lo, I_hi, J_lo, J_hi
