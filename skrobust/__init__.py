@@ -4,6 +4,7 @@ Attacks (AckMetric), certificates and defences from Huai et al., "On the Robustn
 Metric Learning: An Adversarial Perspective" (ACM TKDD 2022), and related work.
 """
 
+from ._attack import AckMetricAttack, AttackResult
 from ._bounds import (
     MetricNorms,
     certified_radius,
@@ -17,6 +18,8 @@ from ._mahalanobis import MahalanobisMetric, calibrate_threshold, mahalanobis_me
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "AckMetricAttack",
+    "AttackResult",
     "MahalanobisMetric",
     "MetricNorms",
     "RobustMetricLearner",
