@@ -65,3 +65,19 @@ def linear_metrics(draw, min_features=1, max_features=4, scale=2.0):
     n_features = draw(st.integers(min_features, max_features))
     n_components = draw(st.integers(1, n_features + 1))
     return draw(components(n_features, n_components, scale))
+
+
+@st.composite
+def attack_settings(draw):
+    """``(eps, step_size, max_iter)`` of an attack: any budget, step and iteration count."""
+    eps = draw(st.one_of(st.just(0.0), st.floats(0.0, 0.6)))
+    step_size = draw(st.floats(1e-3, 0.5))
+    max_iter = draw(st.integers(0, 12))
+    return eps, step_size, max_iter
+
+
+@st.composite
+def triplets_in_box(draw, n_features, max_triplets=6, box=(0.0, 1.0)):
+    """Triplets (anchor, positive, negative) of shape (n_triplets, 3, n_features) in ``box``."""
+    n = draw(st.integers(1, max_triplets))
+    return draw(points_in_box(3 * n, n_features, box)).reshape(n, 3, n_features)

@@ -1,40 +1,416 @@
-"""Tests of AckMetricAttack: modes, budgets, box, best iterate, sklearn conventions."""
+"""Tests of AckMetricAttack: budgets, box, best iterate, modes and scikit-learn conventions."""
+
+import pickle
 
 import numpy as np
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from joblib import Parallel, delayed
+from metric_learn import ITML
+from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.neighbors import KNeighborsClassifier, NeighborhoodComponentsAnalysis
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import MinMaxScaler
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skrobust import AckMetricAttack
+from skrobust import AckMetricAttack, AttackResult, mahalanobis_metric
+from skrobust import _attack as attack_module
 from skrobust.datasets import load_breast_cancer, load_wine, make_pairs, make_triplets
+
+from .strategies import attack_settings, boxes, components, pairs_in_box, triplets_in_box
+
+# Tolerance of the budget checks: outputs are x + d with |d| <= eps exactly; the subtraction
+# (x + d) - x that the test makes rounds by a few ulps of x.
+TOL = 1e-12
+
+
+def fixed_model(W):
+    """A fitted Mahalanobis model with the given ``W`` (sklearn's NCA, fitted by hand)."""
+    model = NeighborhoodComponentsAnalysis()
+    model.components_ = np.asarray(W, dtype=np.float64)
+    model.n_features_in_ = model.components_.shape[1]
+    return FrozenEstimator(model)
+
+
+def budget_used(adv, X, budget):
+    """Per pair: ``||d_i||_inf + ||d_j||_inf`` (shared) or their maximum (per point)."""
+    norms = np.abs(adv - X).max(axis=-1)
+    return norms.sum(axis=-1) if budget == "shared" else norms.max(axis=-1)
+
+
+@st.composite
+def pair_problems(draw):
+    """A random model, pairs in a random box, a threshold among the pairs' distances."""
+    n_features = draw(st.integers(1, 4))
+    W = draw(components(n_features, draw(st.integers(1, n_features + 1))))
+    box = draw(boxes())
+    pairs = draw(pairs_in_box(n_features, box=box))
+    D = mahalanobis_metric(fixed_model(W)).pair_distances(pairs)
+    q = draw(st.floats(0.0, 1.0))
+    threshold = float(np.quantile(D, q)) + draw(st.sampled_from([0.0, 1e-3, -1e-3]))
+    return W, box, pairs, threshold
+
+
+@st.composite
+def triplet_problems(draw):
+    n_features = draw(st.integers(1, 4))
+    W = draw(components(n_features, draw(st.integers(1, n_features + 1))))
+    box = draw(boxes())
+    return W, box, draw(triplets_in_box(n_features, box=box))
+
+
+# -- properties (hypothesis) -----------------------------------------------------------
+
+
+@given(pair_problems(), attack_settings(), st.sampled_from(["shared", "per_point"]))
+def test_pair_outputs_lie_in_the_box_and_within_the_budget(problem, setting, budget):
+    W, box, pairs, threshold = problem
+    eps, step_size, max_iter = setting
+    attack = AckMetricAttack(
+        fixed_model(W), eps=eps, step_size=step_size, max_iter=max_iter, budget=budget,
+        threshold=threshold, feature_range=box,
+    ).fit()  # fmt: skip
+    adv = attack.transform(pairs)
+    assert adv.shape == pairs.shape
+    assert adv.min() >= box[0] and adv.max() <= box[1]
+    assert np.all(budget_used(adv, pairs, budget) <= eps + TOL)
+    if eps == 0.0:
+        np.testing.assert_array_equal(adv, pairs)
+
+
+@given(pair_problems(), attack_settings(), st.sampled_from(["shared", "per_point"]))
+def test_pair_attack_never_moves_the_distance_the_wrong_way(problem, setting, budget):
+    W, box, pairs, threshold = problem
+    eps, step_size, max_iter = setting
+    attack = AckMetricAttack(
+        fixed_model(W), step_size=step_size, max_iter=max_iter, budget=budget,
+        threshold=threshold, feature_range=box,
+    ).fit()  # fmt: skip
+    result = attack.attack(pairs, eps=[eps, 2 * eps])
+    similar = result.distances_before <= threshold
+    for D in result.distances_after:
+        assert np.all(D[similar] >= result.distances_before[similar])
+        assert np.all(D[~similar] <= result.distances_before[~similar])
+    # The success mask is the change of the prediction, measured on the returned pairs.
+    D_out = mahalanobis_metric(fixed_model(W)).pair_distances(result.adversarial[1])
+    np.testing.assert_allclose(D_out, result.distances_after[1])
+    np.testing.assert_array_equal(result.success[1], (D_out > threshold) == similar)
+
+
+@given(pair_problems(), attack_settings())
+@example(  # The box stops x_i: only a shared budget lets x_j take all of eps.
+    problem=(np.array([[1.0]]), (0.0, 1.0), np.array([[[1.0], [0.7]]]), 0.2),
+    setting=(0.2, 0.05, 10),
+)
+def test_shared_budget_is_at_least_as_strong_as_the_fixed_half_split(problem, setting):
+    W, box, pairs, threshold = problem
+    eps, step_size, max_iter = setting
+    params = dict(step_size=step_size, max_iter=max_iter, threshold=threshold, feature_range=box)
+    shared = AckMetricAttack(fixed_model(W), budget="shared", **params).fit()
+    # per_point at eps / 2 is exactly the fixed split eps/2 + eps/2.
+    fixed = AckMetricAttack(fixed_model(W), budget="per_point", **params).fit()
+    r_shared = shared.attack(pairs, eps=eps)
+    r_fixed = fixed.attack(pairs, eps=eps / 2)
+    assert r_shared.success.sum() >= r_fixed.success.sum()
+    assert np.all(r_shared.success | ~r_fixed.success)
+    similar = r_shared.distances_before <= threshold
+    scale = 1e-9 * (1.0 + np.abs(r_fixed.distances_after[0]))
+    gain = np.where(similar, 1, -1) * (r_shared.distances_after[0] - r_fixed.distances_after[0])
+    assert np.all(gain[~r_fixed.success[0]] >= -scale[~r_fixed.success[0]])
+
+
+@given(triplet_problems(), attack_settings())
+def test_triplet_attack_moves_only_the_positive_within_budget(problem, setting):
+    W, box, triplets = problem
+    eps, step_size, max_iter = setting
+    attack = AckMetricAttack(
+        fixed_model(W), mode="triplets", step_size=step_size, max_iter=max_iter,
+        feature_range=box,
+    ).fit()  # fmt: skip
+    result = attack.attack(triplets, eps=eps)
+    adv = result.adversarial[0]
+    np.testing.assert_array_equal(adv[:, [0, 2]], triplets[:, [0, 2]])
+    assert np.all(np.abs(adv[:, 1] - triplets[:, 1]).max(axis=-1) <= eps + TOL)
+    assert adv.min() >= box[0] and adv.max() <= box[1]
+    closer = result.distances_before <= result.thresholds
+    D = result.distances_after[0]
+    assert np.all(D[closer] >= result.distances_before[closer])
+    assert np.all(D[~closer] <= result.distances_before[~closer])
+    np.testing.assert_array_equal(result.success[0], (D <= result.thresholds) != closer)
+
+
+@settings(max_examples=25)
+@given(
+    st.integers(0, 10_000),
+    st.floats(0.0, 0.3),
+    st.floats(0.005, 0.2),
+    st.integers(0, 10),
+    st.sampled_from([None, (0.0, 1.0)]),
+)
+def test_knn_outputs_lie_in_the_box_and_within_eps(seed, eps, step_size, max_iter, box):
+    rng = np.random.default_rng(seed)
+    X = rng.random((40, 3))
+    y = (X[:, 0] + 0.3 * rng.random(40) > 0.6).astype(int)
+    W = rng.normal(size=(3, 3))
+    attack = AckMetricAttack(
+        fixed_model(W), mode="knn", eps=eps, step_size=step_size, max_iter=max_iter,
+        n_neighbors=5, feature_range=box,
+    ).fit(X[:25], y[:25])  # fmt: skip
+    result = attack.attack(X[25:], y[25:])
+    adv = result.adversarial[0]
+    assert np.all(np.abs(adv - X[25:]) <= eps + TOL)
+    if box is not None:
+        assert adv.min() >= 0.0 and adv.max() <= 1.0
+    if eps == 0.0:
+        np.testing.assert_array_equal(adv, X[25:])
+    pred = attack.classifier_.predict(attack.metric_.transform(adv))
+    np.testing.assert_array_equal(result.predictions_after[0], pred)
+    np.testing.assert_array_equal(result.success[0], pred != result.predictions_before)
+
+
+# -- examples ------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def wine_nca():
+def wine():
     X, y = load_wine()
-    return X, y, NeighborhoodComponentsAnalysis(random_state=0).fit(X, y)
+    nca = NeighborhoodComponentsAnalysis(random_state=0).fit(X, y)
+    pairs, labels, _ = make_pairs(X, y, 80, random_state=0)
+    return X, y, nca, pairs, labels
 
 
-def test_pair_attack_success_grows_with_eps(wine_nca):
-    X, y, nca = wine_nca
-    pairs, _, _ = make_pairs(X, y, 60, random_state=0)
-    attack = AckMetricAttack(FrozenEstimator(nca), threshold=25.0).fit()
-    result = attack.attack(pairs, eps=[0.0, 0.05, 0.2])
-    assert result.adversarial.shape == (3,) + pairs.shape
-    assert result.success_rate[0] == 0.0
-    assert np.all(np.diff(result.success_rate) >= 0)
-    assert result.success_rate[-1] > 0.2
-
-
-def test_triplet_and_knn_modes_run(wine_nca):
-    X, y, nca = wine_nca
-    triplets, _ = make_triplets(X, y, 30, random_state=0)
-    out = AckMetricAttack(FrozenEstimator(nca), mode="triplets").fit().transform(triplets)
-    assert out.shape == triplets.shape
-    Xb, yb = load_breast_cancer()
+@pytest.fixture(scope="module")
+def cancer_knn():
+    X, y = load_breast_cancer()
     pipe = make_pipeline(NeighborhoodComponentsAnalysis(random_state=0), KNeighborsClassifier(3))
-    pipe.fit(Xb[::2], yb[::2])
-    result = AckMetricAttack(FrozenEstimator(pipe), mode="knn").fit().attack(Xb[1::2], yb[1::2])
-    clean = (pipe.predict(Xb[1::2]) == yb[1::2]).mean()
-    assert (result.predictions_after[0] == yb[1::2]).mean() < clean
+    return X, y, pipe.fit(X[::2], y[::2])
+
+
+def test_shared_budget_gives_the_whole_budget_to_the_free_point():
+    # d = 1, W = 1, x_i = 1 at the top of the box: with the fixed split x_j moves eps/2
+    # (D = 0.16, not enough), with the shared budget it moves eps (D = 0.25 > threshold).
+    attack = AckMetricAttack(fixed_model([[1.0]]), eps=0.2, step_size=0.05, threshold=0.2)
+    pairs = np.array([[[1.0], [0.7]]])
+    D = attack.set_params(budget="shared").fit().attack(pairs).distances_after[0, 0]
+    assert D == pytest.approx(0.5**2)
+    D = attack.set_params(budget="per_point", eps=0.1).fit().attack(pairs).distances_after[0, 0]
+    assert D == pytest.approx(0.4**2)
+
+
+def test_both_points_move_each_step():
+    attack = AckMetricAttack(fixed_model(np.eye(2)), eps=0.5, step_size=0.01, max_iter=1)
+    pairs = np.array([[[0.5, 0.5], [0.4, 0.6]]])
+    adv = attack.set_params(threshold=1.0, budget="per_point").fit().transform(pairs)
+    np.testing.assert_allclose(adv, [[[0.51, 0.49], [0.39, 0.61]]])
+
+
+def test_similar_pairs_pushed_apart_dissimilar_pulled_together(wine):
+    X, y, nca, pairs, labels = wine
+    result = AckMetricAttack(FrozenEstimator(nca), threshold=25.0).fit().attack(pairs)
+    similar = result.distances_before <= 25.0
+    assert similar.any() and (~similar).any()
+    assert np.all(result.distances_after[0][similar] > result.distances_before[similar])
+    assert np.all(result.distances_after[0][~similar] < result.distances_before[~similar])
+
+
+def test_multi_eps_call_equals_separate_calls(wine):
+    X, y, nca, pairs, _ = wine
+    attack = AckMetricAttack(FrozenEstimator(nca), threshold=25.0).fit()
+    result = attack.attack(pairs, eps=[0.05, 0.1, 0.15])
+    assert isinstance(result, AttackResult)
+    assert result.success.shape == (3, len(pairs))
+    for k, eps in enumerate([0.05, 0.1, 0.15]):
+        np.testing.assert_array_equal(
+            result.adversarial[k], attack.attack(pairs, eps=eps).adversarial[0]
+        )
+    assert np.all(np.diff(result.success_rate) >= 0)
+
+
+def test_first_successful_iterate_is_returned():
+    # One coordinate, W = 1: the pair becomes dissimilar after the first step and stops there.
+    attack = AckMetricAttack(fixed_model([[1.0]]), eps=0.4, step_size=0.05, max_iter=10)
+    result = (
+        attack.set_params(threshold=0.01, budget="per_point")
+        .fit()
+        .attack(np.array([[[0.5], [0.45]]]))
+    )
+    assert result.success[0, 0]
+    np.testing.assert_allclose(result.adversarial[0, 0, :, 0], [0.55, 0.4])
+
+
+def test_chunked_attack_equals_unchunked(wine, monkeypatch):
+    X, y, nca, pairs, _ = wine
+    attack = AckMetricAttack(FrozenEstimator(nca), threshold=25.0).fit()
+    full = attack.transform(pairs)
+    monkeypatch.setattr(attack_module, "_CHUNK_ELEMENTS", 3 * X.shape[1])
+    # BLAS may round a product of fewer rows differently, by an ulp.
+    np.testing.assert_allclose(attack.transform(pairs), full, rtol=0, atol=1e-12)
+
+
+def test_knn_attack_lowers_accuracy_and_uses_labels(cancer_knn):
+    X, y, pipe = cancer_knn
+    attack = AckMetricAttack(FrozenEstimator(pipe), mode="knn").fit()
+    result = attack.attack(X[1::2], y[1::2], eps=[0.0, 0.1])
+    clean, adv = (result.predictions_after == y[1::2]).mean(axis=1)
+    assert clean == pipe.score(X[1::2], y[1::2])
+    assert adv < clean - 0.1
+    # Without y the attack targets the predictions; transform does that.
+    out = attack.transform(X[1::2])
+    assert np.mean(pipe.predict(out) != pipe.predict(X[1::2])) > 0.1
+
+
+def test_knn_pipeline_with_scaler_attacks_raw_inputs():
+    X, y = load_wine()
+    X = 3.0 * X + 1.0  # raw inputs outside the unit box
+    pipe = make_pipeline(
+        MinMaxScaler(), NeighborhoodComponentsAnalysis(random_state=0), KNeighborsClassifier(3)
+    ).fit(X[::2], y[::2])
+    attack = AckMetricAttack(FrozenEstimator(pipe), mode="knn", eps=0.3, feature_range=None)
+    result = attack.fit().attack(X[1::2], y[1::2])
+    np.testing.assert_array_equal(result.predictions_after[0], pipe.predict(result.adversarial[0]))
+    assert result.success_rate[0] > 0
+
+
+def test_knn_references_from_fit(wine):
+    X, y, nca, _, _ = wine
+    attack = AckMetricAttack(FrozenEstimator(nca), mode="knn", eps=0.2).fit(X[::2], y[::2])
+    assert attack.classifier_.n_neighbors == 3
+    result = attack.attack(X[1::2], y[1::2])
+    assert result.success_rate[0] > 0
+
+
+def test_metric_learn_pair_threshold_is_used(wine):
+    X, y, _, pairs, labels = wine
+    itml = ITML(random_state=0).fit(pairs, labels)
+    attack = AckMetricAttack(FrozenEstimator(itml)).fit()
+    assert attack.threshold_ == pytest.approx(itml.threshold_**2)
+    result = attack.attack(pairs)
+    np.testing.assert_array_equal(
+        result.distances_before > attack.threshold_, itml.predict(pairs) == -1
+    )
+
+
+# -- threads -------------------------------------------------------------------------
+
+
+def test_concurrent_transforms_match_serial(wine, cancer_knn):
+    X, y, nca, pairs, _ = wine
+    pair_attack = AckMetricAttack(FrozenEstimator(nca), threshold=25.0).fit()
+    Xc, yc, pipe = cancer_knn
+    knn_attack = AckMetricAttack(FrozenEstimator(pipe), mode="knn").fit()
+    jobs = [(pair_attack, pairs), (knn_attack, Xc[1::2])] * 6
+    serial = [a.transform(data) for a, data in jobs]
+    threaded = Parallel(n_jobs=4, backend="threading")(
+        delayed(a.transform)(data) for a, data in jobs
+    )
+    for s, t in zip(serial, threaded, strict=True):
+        np.testing.assert_array_equal(s, t)
+
+
+# -- scikit-learn conventions ------------------------------------------------------------
+
+
+# The kNN mode takes 2-d points, so scikit-learn's common checks apply to it. The pairs and
+# triplets modes take 3-d arrays: scikit-learn's checks declare their own inputs (2-d
+# arrays) and skip an estimator whose tags say three_d_array only, so for those modes only
+# the checks without data run; clone, pickle, pipelines and input errors are tested below.
+EXPECTED_FAILED_CHECKS = {
+    "check_transformer_n_iter": (
+        "max_iter bounds the attack's iterations, which run in transform, not in fit; fit "
+        "runs none, so there is no n_iter_ to report after fit."
+    ),
+}
+
+
+@parametrize_with_checks(
+    [
+        AckMetricAttack(
+            NeighborhoodComponentsAnalysis(max_iter=10, random_state=0), mode="knn",
+            max_iter=3, feature_range=None,
+        ),
+        AckMetricAttack(
+            NeighborhoodComponentsAnalysis(max_iter=10, random_state=0), threshold=1.0
+        ),
+        AckMetricAttack(NeighborhoodComponentsAnalysis(max_iter=10), mode="triplets"),
+    ],
+    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS if est.mode == "knn" else {},
+)  # fmt: skip
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+def test_frozen_model_survives_clone_and_pickle(wine):
+    X, y, nca, pairs, _ = wine
+    attack = AckMetricAttack(FrozenEstimator(nca), threshold=25.0)
+    expected = attack.fit().transform(pairs)
+    np.testing.assert_array_equal(clone(attack).fit().transform(pairs), expected)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(attack)).transform(pairs), expected)
+
+
+def test_unfitted_model_is_fitted_as_a_clone(wine):
+    X, y, _, _, _ = wine
+    nca = NeighborhoodComponentsAnalysis(max_iter=5, random_state=0)
+    attack = AckMetricAttack(nca, mode="knn").fit(X, y)
+    assert not hasattr(nca, "components_")
+    assert attack.estimator_ is not nca and hasattr(attack.estimator_, "components_")
+    with pytest.raises(ValueError, match="not fitted"):
+        AckMetricAttack(nca, threshold=1.0).fit()
+
+
+def test_attack_as_a_pipeline_step(cancer_knn):
+    X, y, pipe = cancer_knn
+    frozen = FrozenEstimator(pipe)
+    attacked = Pipeline(
+        [("attack", AckMetricAttack(frozen, mode="knn", eps=0.1)), ("model", frozen)]
+    ).fit(X[::2], y[::2])
+    assert attacked.score(X[1::2], y[1::2]) < pipe.score(X[1::2], y[1::2])
+
+
+def test_inputs_outside_the_box_raise(wine):
+    X, y, nca, pairs, _ = wine
+    attack = AckMetricAttack(FrozenEstimator(nca), threshold=25.0).fit()
+    with pytest.raises(ValueError, match="outside feature_range"):
+        attack.transform(pairs + 0.5)
+    shifted = attack.set_params(feature_range=None).fit().transform(pairs + 0.5)
+    assert shifted.max() > 1.0
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"eps": -0.1}, "eps"),
+        ({"step_size": 0.0}, "step_size"),
+        ({"max_iter": -1}, "max_iter"),
+        ({"mode": "pair"}, "mode"),
+        ({"budget": "both"}, "budget"),
+        ({"n_neighbors": 0}, "n_neighbors"),
+    ],
+)
+def test_invalid_parameters_name_the_parameter(wine, params, match):
+    _, _, nca, _, _ = wine
+    with pytest.raises(InvalidParameterError, match=match):
+        AckMetricAttack(FrozenEstimator(nca), threshold=1.0, **params).fit()
+
+
+def test_input_errors(wine):
+    X, y, nca, pairs, _ = wine
+    with pytest.raises(ValueError, match="no decision threshold"):
+        AckMetricAttack(FrozenEstimator(nca)).fit()
+    with pytest.raises(ValueError, match="feature_range"):
+        AckMetricAttack(FrozenEstimator(nca), threshold=1.0, feature_range=(1, 0)).fit()
+    attack = AckMetricAttack(FrozenEstimator(nca), threshold=1.0, eps=[0.1, 0.2]).fit()
+    with pytest.raises(ValueError, match="single eps"):
+        attack.transform(pairs)
+    with pytest.raises(ValueError, match="pairs"):
+        attack.attack(pairs[:, 0])
+    with pytest.raises(ValueError, match="features"):
+        attack.attack(pairs[:, :, :5])
+    with pytest.raises(ValueError, match="references"):
+        AckMetricAttack(FrozenEstimator(nca), mode="knn").fit()
+    triplets, _ = make_triplets(X, y, 3, random_state=0)
+    with pytest.raises(ValueError, match="triplets"):
+        AckMetricAttack(FrozenEstimator(nca), mode="triplets").fit().transform(pairs)
+    assert triplets.shape[1] == 3
