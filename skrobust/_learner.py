@@ -19,54 +19,94 @@ from ._validation import check_pair_labels, check_pairs
 # Rows of the N x N pair matrices processed at once: memory stays near _BLOCK_ELEMENTS
 # doubles per temporary whatever N is.
 _BLOCK_ELEMENTS = 1 << 21
+# Steps over which the objective must stay within tol to count as converged.
+_N_ITER_CONVERGED = 10
 
 
-def hinge_terms(D, sign, gamma):
-    """The per-pair terms of eq. (20): ``max(0, 1 + y (D - gamma))`` and their slopes in D.
+def certified_hinge(D, sign, gamma, eK):
+    """The loss core: per-pair terms of eq. (20) and their slopes, for both training forms.
 
-    This is the loss core shared by training on all pairs of a labelled set and on a given
-    list of labelled pairs. Returns ``(sum of the terms, dloss/dD for each pair)``.
+    Each pair contributes ``max(0, 1 + y (D' - gamma))``. With ``eK == 0``, ``D' = D``, the
+    paper's loss. With ``eK = eps K > 0`` (``K >= ||W||_{inf->2}``), ``D'`` is the triangle
+    bound's worst case when one point of the pair moves by ``||delta||_inf <= eps``:
+    ``t = sqrt(D) + y eK`` (a similar pair pushed apart, a dissimilar one pulled together)
+    and ``D' = t |t|`` (the signed square keeps a slope where ``sqrt(D) < eK``).
+
+    Returns ``(sum of the terms, y dD'/dD per pair where active, sum of the active dD'/d(eK)``
+    ``= 2 |t| y^2)``. The kernel ``hinge_slopes_block`` computes the same in one fused pass.
     """
+    D = np.maximum(D, 0.0)
+    if eK > 0:
+        s = np.sqrt(D)
+        t = s + sign * eK
+        abs_t = np.abs(t)
+        D = t * abs_t
+        slope = np.divide(abs_t, s, out=np.zeros_like(s), where=s > 0)
+    else:
+        abs_t, slope = np.zeros_like(D), 1.0
     h = 1.0 + sign * (D - gamma)
     active = h > 0
-    return float(h[active].sum()), np.where(active, sign, 0.0)
+    return (
+        float(h[active].sum()),
+        np.where(active, sign * slope, 0.0),
+        float(2.0 * abs_t[active].sum()),
+    )
 
 
-def _all_pairs_loss_grad(X, y_idx, W, gamma):
+def inf_to_2_norm_bound(W):
+    """``K = sum of the column norms of W``, an upper bound on ``||W||_{inf->2}``, and its
+    gradient in ``W`` (zero columns get the subgradient 0)."""
+    norms = np.linalg.norm(W, axis=0)
+    grad = np.divide(W, norms, out=np.zeros_like(W), where=norms > 0)
+    return float(norms.sum()), grad
+
+
+def _all_pairs_loss_grad(X, y_idx, W, gamma, eps=0.0):
     """L1 of eq. (20) over all pairs ``i < j`` of ``X`` and its gradient with respect to W.
 
     ``sum_{i<j} c_ij (x_i - x_j)(x_i - x_j)^T = X^T L X`` with ``L = diag(C 1) - C`` the
     Laplacian of the symmetric slope matrix ``C`` (DESIGN.md section 4), so the gradient
     ``2 W X^T L X = 2 (L Z)^T X`` needs only the embedding ``Z = X W^T``: no ``N^2 x d``
     tensor. ``C`` is built in row blocks of its upper triangle (each pair once), so memory
-    stays bounded and the cost is ``O(N^2 m / 2 + N d m)``.
+    stays bounded and the cost is ``O(N^2 m / 2 + N d m)``. ``eps > 0`` trains the certified
+    worst case of :func:`certified_hinge`.
     """
     n = X.shape[0]
+    K, dK = inf_to_2_norm_bound(W) if eps > 0 else (0.0, None)
     Z = X @ W.T
     sq = np.einsum("ij,ij->i", Z, Z)
     degree = np.zeros(n)
     CZ = np.zeros_like(Z)
-    total = 0.0
+    total = k_slope = 0.0
     block = max(1, _BLOCK_ELEMENTS // n)
     for start in range(0, n - 1, block):
         stop = min(n, start + block)
         C = Z[start:stop] @ Z[start:].T
-        total += hinge_slopes_block(C, sq, y_idx, start, float(gamma), degree)
+        loss, slope = hinge_slopes_block(C, sq, y_idx, start, float(gamma), eps * K, degree)
+        total += loss
+        k_slope += slope
         CZ[start:stop] += C @ Z[start:]
         # (Z_b^T C)^T is C^T Z_b; BLAS runs this orientation faster.
         CZ[start:] += (Z[start:stop].T @ C).T
     n_pairs = n * (n - 1) / 2.0
     LZ = degree[:, None] * Z - CZ
-    return total / n_pairs, 2.0 * (LZ.T @ X) / n_pairs
+    grad = 2.0 * (LZ.T @ X) / n_pairs
+    if eps > 0:
+        grad += (eps * k_slope / n_pairs) * dK
+    return total / n_pairs, grad
 
 
-def _pair_list_loss_grad(U, sign, W, gamma):
+def _pair_list_loss_grad(U, sign, W, gamma, eps=0.0):
     """L1 over a given list of labelled pairs, ``U`` holding their differences."""
+    K, dK = inf_to_2_norm_bound(W) if eps > 0 else (0.0, None)
     V = U @ W.T
     D = np.einsum("ij,ij->i", V, V)
-    loss, c = hinge_terms(D, sign, gamma)
+    loss, c, k_slope = certified_hinge(D, sign, gamma, eps * K)
     n_pairs = U.shape[0]
-    return loss / n_pairs, 2.0 * ((V * c[:, None]).T @ U) / n_pairs
+    grad = 2.0 * ((V * c[:, None]).T @ U) / n_pairs
+    if eps > 0:
+        grad += (eps * k_slope / n_pairs) * dK
+    return loss / n_pairs, grad
 
 
 class RobustMetricLearner(TransformerMixin, BaseEstimator):
@@ -84,6 +124,14 @@ class RobustMetricLearner(TransformerMixin, BaseEstimator):
     - ``"frobenius"``: ``||M||_F`` (the Fro-ML baseline).
 
     ``alpha=0`` is the undefended NT-ML baseline.
+
+    ``robust_eps > 0`` is skrobust's own defence, certified training: the hinge is applied to
+    the worst case the triangle bound certifies when one point of a pair moves by
+    ``||delta||_inf <= robust_eps`` (``sqrt(D) + robust_eps K`` for a same-class pair,
+    ``sqrt(D) - robust_eps K`` for the others, with ``K``, the sum of the column norms of
+    ``W``, bounding ``||W||_{inf->2}``). It trains the certificate itself, and so the margin
+    a kNN needs relative to ``K``, which no eigenvalue penalty alone can (scaling ``W`` changes
+    neither a kNN nor its robustness). It combines with any regulariser.
 
     Parameters
     ----------
@@ -107,13 +155,17 @@ class RobustMetricLearner(TransformerMixin, BaseEstimator):
         ``alpha_j = 1/k``); an array gives one weight per eigenvalue, **from the largest
         eigenvalue down** (weights past the number of eigenvalues ``M`` has go unused).
         ``"spectral"`` and ``"frobenius"`` take a float (the paper's ``b = 0.2``).
+    robust_eps : float, default=0.0
+        Radius, in the L-infinity norm of the input space, that certified training defends
+        (see above); 0 trains the paper's loss.
     learning_rate : float, default=0.01
         Step size of the Adam optimiser (table 5).
     max_iter : int, default=500
         Number of optimisation steps at most (table 5).
     tol : float or None, default=1e-6
-        Stop when the objective has not improved by more than ``tol`` for 10 consecutive
-        steps; ``None`` runs all ``max_iter`` steps.
+        Stop once the objective has stayed within a band of width
+        ``tol * max(1, |objective|)`` for 10 consecutive steps (converged; an early rise or
+        fall never stops it); ``None`` runs all ``max_iter`` steps.
     init : {"auto", "identity", "pca", "random"} or ndarray, default="auto"
         Initial ``W``: ``"auto"`` is ``"identity"`` for a square ``W`` and ``"pca"``
         otherwise; ``"random"`` draws a Gaussian matrix from ``random_state``. Named inits
@@ -166,6 +218,7 @@ class RobustMetricLearner(TransformerMixin, BaseEstimator):
         "regularization": [StrOptions({"eig", "spectral", "frobenius"})],
         "eig_k": [Interval(numbers.Integral, 1, None, closed="left")],
         "alpha": [Interval(numbers.Real, 0, None, closed="left"), "array-like"],
+        "robust_eps": [Interval(numbers.Real, 0, None, closed="left")],
         "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left"), None],
@@ -182,6 +235,7 @@ class RobustMetricLearner(TransformerMixin, BaseEstimator):
         regularization="eig",
         eig_k=3,
         alpha=1.0,
+        robust_eps=0.0,
         learning_rate=0.01,
         max_iter=500,
         tol=1e-6,
@@ -194,6 +248,7 @@ class RobustMetricLearner(TransformerMixin, BaseEstimator):
         self.regularization = regularization
         self.eig_k = eig_k
         self.alpha = alpha
+        self.robust_eps = robust_eps
         self.learning_rate = learning_rate
         self.max_iter = max_iter
         self.tol = tol
@@ -234,7 +289,9 @@ class RobustMetricLearner(TransformerMixin, BaseEstimator):
             return 2.0 * np.einsum("ij,ij->", Zc, Zc) / (n - 1)
 
         return self._optimise(
-            X, mean_distance, lambda W: _all_pairs_loss_grad(X, y_idx, W, self.gamma)
+            X,
+            mean_distance,
+            lambda W: _all_pairs_loss_grad(X, y_idx, W, self.gamma, self.robust_eps),
         )
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -281,7 +338,9 @@ class RobustMetricLearner(TransformerMixin, BaseEstimator):
             return np.einsum("ij,ij->", V, V) / len(U)
 
         return self._optimise(
-            X, mean_distance, lambda W: _pair_list_loss_grad(U, sign, W, self.gamma)
+            X,
+            mean_distance,
+            lambda W: _pair_list_loss_grad(U, sign, W, self.gamma, self.robust_eps),
         )
 
     def transform(self, X):
@@ -371,7 +430,6 @@ class RobustMetricLearner(TransformerMixin, BaseEstimator):
         v = np.zeros_like(W)
         beta1, beta2, adam_eps = 0.9, 0.999, 1e-8
         self.loss_curve_ = []
-        best, stall = np.inf, 0
         start = time.perf_counter()
         for it in range(1, self.max_iter + 1):
             loss, grad = self._objective(W, loss_grad, weights)
@@ -381,10 +439,9 @@ class RobustMetricLearner(TransformerMixin, BaseEstimator):
                     f"[RobustMetricLearner] iter {it:4d}  objective {loss:.6f}  "
                     f"({time.perf_counter() - start:.2f} s)"
                 )
-            if self.tol is not None:
-                stall = stall + 1 if loss > best - self.tol else 0
-                best = min(best, loss)
-                if stall >= 10:
+            if self.tol is not None and it >= _N_ITER_CONVERGED:
+                window = self.loss_curve_[-_N_ITER_CONVERGED:]
+                if max(window) - min(window) <= self.tol * max(1.0, abs(loss)):
                     break
             m = beta1 * m + (1 - beta1) * grad
             v = beta2 * v + (1 - beta2) * grad * grad

@@ -46,6 +46,8 @@ REGULARISERS = [
     {"regularization": "eig", "eig_k": 9, "alpha": 2.0},  # more than M has: all of them
     {"regularization": "spectral", "alpha": 0.2},
     {"regularization": "frobenius", "alpha": 0.2},
+    {"alpha": 0.0, "robust_eps": 0.05},
+    {"regularization": "eig", "eig_k": 2, "alpha": 0.5, "robust_eps": 0.2},
 ]
 
 
@@ -58,12 +60,15 @@ def test_gradient_matches_finite_differences(params, data):
     W = rng.standard_normal((3, 4))
     learner = RobustMetricLearner(n_components=3, gamma=1.5, **params)
     weights = learner._regularizer_weights(4)
+    eps = learner.robust_eps
     if data == "all_pairs":
-        loss_grad = lambda V: _all_pairs_loss_grad(X, y.astype(np.int64), V, 1.5)  # noqa: E731
+        y_idx = y.astype(np.int64)
+        loss_grad = lambda V: _all_pairs_loss_grad(X, y_idx, V, 1.5, eps)  # noqa: E731
     else:
         pairs, labels, _ = make_pairs(X, y, 40, random_state=0)
         U = pairs[:, 0] - pairs[:, 1]
-        loss_grad = lambda V: _pair_list_loss_grad(U, labels.astype(float), V, 1.5)  # noqa: E731
+        sign = labels.astype(float)
+        loss_grad = lambda V: _pair_list_loss_grad(U, sign, V, 1.5, eps)  # noqa: E731
     objective, grad = learner._objective(W, loss_grad, weights)
     numeric = _finite_difference(lambda V: learner._objective(V, loss_grad, weights)[0], W)
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7)
@@ -79,6 +84,36 @@ def test_all_pairs_loss_equals_the_definition_of_eq_20():
     expected = np.mean(np.maximum(0.0, 1.0 + sign * (D - 2.0)))
     loss, _ = _all_pairs_loss_grad(X, y.astype(np.int64), W, 2.0)
     assert loss == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+def test_all_pairs_kernel_agrees_with_the_loss_core_on_a_pair_list(eps):
+    rng = np.random.default_rng(2)
+    X, y, W = rng.random((40, 6)), rng.integers(0, 3, 40), rng.standard_normal((4, 6))
+    i, j = np.triu_indices(40, k=1)
+    sign = np.where(y[i] == y[j], 1.0, -1.0)
+    loss, grad = _all_pairs_loss_grad(X, y.astype(np.int64), W, 2.0, eps)
+    loss_list, grad_list = _pair_list_loss_grad(X[i] - X[j], sign, W, 2.0, eps)
+    assert loss == pytest.approx(loss_list, rel=1e-12)
+    np.testing.assert_allclose(grad, grad_list, rtol=1e-10, atol=1e-12)
+
+
+def test_certified_training_makes_the_triangle_margin_hold_on_training_pairs(wine):
+    X, y = wine
+    eps = 0.05
+    plain = RobustMetricLearner(alpha=0.0, random_state=0).fit(X, y)
+    robust = RobustMetricLearner(alpha=0.0, robust_eps=eps, random_state=0).fit(X, y)
+    i, j = np.triu_indices(len(X), k=1)
+    same = y[i] == y[j]
+
+    def certified_correct(model):
+        W = model.components_
+        s = np.linalg.norm((X[i] - X[j]) @ W.T, axis=1)
+        eK = eps * np.linalg.norm(W, axis=0).sum()
+        t = np.sqrt(model.gamma)
+        return np.mean(np.where(same, s + eK <= t, s - eK > t))
+
+    assert certified_correct(robust) > certified_correct(plain) + 0.1
 
 
 def test_loss_is_computed_in_blocks_without_an_n2_by_d_array(monkeypatch):
@@ -164,8 +199,11 @@ def test_tol_stops_early_and_none_runs_every_step(wine):
     X, y = wine
     assert RobustMetricLearner(tol=None, max_iter=40).fit(X, y).n_iter_ == 40
     stopped = RobustMetricLearner(tol=1e3, max_iter=40).fit(X, y)
-    assert stopped.n_iter_ == 11
+    assert stopped.n_iter_ == 10
     assert len(stopped.loss_curve_) == stopped.n_iter_
+    # An early rise of the objective (Adam's first steps under a strong penalty) is no stall.
+    strong = RobustMetricLearner(alpha=10.0, random_state=0).fit(X, y)
+    assert strong.n_iter_ > 100
 
 
 def test_pair_vocabulary_matches_metric_learn(wine):
@@ -219,6 +257,7 @@ def test_callers_arrays_are_not_modified(wine):
         ({}, "one_class", "at least two classes"),
         ({"eig_k": 3, "alpha": [1.0, 2.0]}, "ok", "eig_k=3 weights"),
         ({"alpha": -1.0}, "ok", "alpha"),
+        ({"robust_eps": -0.1}, "ok", "robust_eps"),
         ({"eig_k": 2, "alpha": [1.0, -1.0]}, "ok", ">= 0"),
         ({"regularization": "spectral", "alpha": [1.0]}, "ok", "must be a float"),
         ({"regularization": "trace"}, "ok", "regularization"),
