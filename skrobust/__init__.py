@@ -12,6 +12,7 @@ from ._bounds import (
     metric_norms,
     perturbed_distance_bounds,
 )
+from ._classifier import CertifiedPairClassifier
 from ._learner import RobustMetricLearner
 from ._mahalanobis import MahalanobisMetric, calibrate_threshold, mahalanobis_metric
 
@@ -20,6 +21,7 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "AckMetricAttack",
     "AttackResult",
+    "CertifiedPairClassifier",
     "MahalanobisMetric",
     "MetricNorms",
     "RobustMetricLearner",

@@ -204,11 +204,19 @@ def metric_norms(model, max_exact_features=MAX_EXACT_FEATURES):
         return model
     metric = model if isinstance(model, MahalanobisMetric) else mahalanobis_metric(model)
     W = np.ascontiguousarray(metric.components, dtype=np.float64)
-    M = W.T @ W
-    K, exact = inf_to_2_norm(W, max_exact_features)
-    spectral = float(np.linalg.norm(M, 2)) if M.size else 0.0
+    # Norms of W / scale, scaled back: squares of tiny entries would underflow to 0.
+    scale = float(np.abs(W).max()) if W.size else 0.0
+    if scale == 0.0:
+        return MetricNorms(W, 0.0, True, 0.0, 0.0, metric.threshold)
+    unit = W / scale
+    M = unit.T @ unit
+    K, exact = inf_to_2_norm(unit, max_exact_features)
+    spectral = float(np.linalg.norm(M, 2))
     frobenius = float(np.linalg.norm(M, "fro"))
-    return MetricNorms(W, K, exact, spectral * _ROUND_UP, frobenius * _ROUND_UP, metric.threshold)
+    square = scale * scale * _ROUND_UP
+    return MetricNorms(
+        W, K * scale, exact, spectral * square, frobenius * square, metric.threshold
+    )
 
 
 def _budget_factor(budget):
@@ -253,6 +261,17 @@ def _bounds_from_distances(norms, D, eps, bound, budget, feature_range):
     for low, up in zip(lowers[1:], uppers[1:], strict=True):
         lower, upper = np.maximum(lower, low), np.minimum(upper, up)
     return lower, upper
+
+
+def distances_and_bounds(model, pairs, eps, bound, budget, feature_range):
+    """Validate, then return ``D`` (n_pairs,) and the bounds (n_eps, n_pairs) on ``D'``.
+
+    ``bound``, ``budget`` and ``eps`` (a 1-d array) must be validated already.
+    """
+    norms, pairs, feature_range = _validated(model, pairs, feature_range)
+    D = squared_pair_distances(norms.components, pairs)
+    lower, upper = _bounds_from_distances(norms, D, eps, bound, budget, feature_range)
+    return D, lower, upper
 
 
 def perturbed_distance_bounds(
@@ -340,9 +359,7 @@ def perturbed_distance_bounds(
             f"bound={bound!r} needs a box (its increment scales with the box width); with "
             "feature_range=None only bound='triangle' is valid, and bound='best' uses it."
         )
-    norms, pairs, feature_range = _validated(model, pairs, feature_range)
-    D = squared_pair_distances(norms.components, pairs)
-    lower, upper = _bounds_from_distances(norms, D, eps_values, bound, budget, feature_range)
+    _, lower, upper = distances_and_bounds(model, pairs, eps_values, bound, budget, feature_range)
     if scalar:
         return lower[0], upper[0]
     return lower, upper

@@ -19,6 +19,7 @@ import itertools
 
 import numpy as np
 from scipy.optimize import minimize
+from sklearn.base import BaseEstimator
 
 
 def _as_box(feature_range):
@@ -138,4 +139,31 @@ def proven_min_distance(W, pair, eps, budget, feature_range):
     g = 2.0 * M @ (u + z[:d] - z[d : 2 * d])
     gap = _linear_min(g, -g, xi, xj, eps, budget, feature_range) - g @ z[:d] + g @ z[d : 2 * d]
     value = f(z)
-    return value + gap, value
+    # D >= 0 always, which also covers a minimum of 0 (there the gap shrinks only like
+    # sqrt(f(z))).
+    return max(value + gap, 0.0), value
+
+
+class FixedMetric(BaseEstimator):
+    """A fitted Mahalanobis model with a given ``W`` (and optional threshold), for tests.
+
+    It opts into skrobust's adapter; wrap it in ``FrozenEstimator`` to hand it to a
+    classifier or an attack.
+    """
+
+    _skrobust_mahalanobis = True
+
+    def __init__(self, components, threshold=None):
+        self.components = components
+        self.threshold = threshold
+        self.components_ = np.asarray(components, dtype=np.float64)
+        self.n_features_in_ = self.components_.shape[1]
+
+    def fit(self, X=None, y=None):
+        return self
+
+    def transform(self, X):
+        return np.asarray(X, dtype=np.float64) @ self.components_.T
+
+    def _mahalanobis_parts(self):
+        return self.components_, self.threshold
