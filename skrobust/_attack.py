@@ -30,8 +30,8 @@ from ._validation import (
 __all__ = ["AckMetricAttack", "AttackResult"]
 
 # Rows of a chunk times its widest array stay near this many doubles, so memory is bounded
-# (a dozen such arrays, about 100 MB) whatever the number of inputs.
-_CHUNK_ELEMENTS = 1 << 20
+# (about ten such arrays, 160 MB) whatever the number of inputs.
+_CHUNK_ELEMENTS = 1 << 21
 
 # The classifier of the kNN mode when the references come from ``fit(X, y)``: the paper's
 # m = 3 (table 5). Another k: pass a Pipeline ending with KNeighborsClassifier(k).
@@ -311,6 +311,12 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
                 f"X has {self.n_features_in_} features, but the model expects {n_features}."
             )
         self.n_features_in_ = n_features
+        W = self.metric_.components
+        # Z @ M costs n d^2, (Z @ W.T) @ W costs 2 n d k: keep the cheaper.
+        self._M = np.ascontiguousarray(W.T @ W) if 2 * W.shape[0] >= W.shape[1] else None
+        # Largest eigenvalue of M: the curvature bound of the shared-budget re-split.
+        reshare = self.mode == "pairs" and self.budget == "shared"
+        self._lam_max = float(np.linalg.norm(W, 2) ** 2) if reshare and W.size else 0.0
 
         self.threshold_ = None
         self.classifier_ = None
@@ -408,12 +414,10 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
 
     def _gram(self, Z):
         """``Z @ M`` (half the gradient of D), as one product or two thin ones."""
-        W = self.metric_.components
-        if 2 * W.shape[0] < W.shape[1]:
+        if self._M is None:
+            W = self.metric_.components
             return (Z @ W.T) @ W
-        if getattr(self, "_M_cache", None) is None or self._M_cache[0] is not W:
-            self._M_cache = (W, np.ascontiguousarray(W.T @ W))
-        return Z @ self._M_cache[1]
+        return Z @ self._M
 
     def _n_threads(self):
         if self.n_jobs is None:
@@ -426,12 +430,15 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
     def _attack_tuples(self, X, eps_values):
         triplets = self.mode == "triplets"
         n = X.shape[0]
-        X_i, X_j = X[:, 0, :], X[:, 1, :]
+        metric = self.metric_
         if triplets:
-            thresholds = self.metric_.pair_distances(X[:, [0, 2], :])
+            thresholds = metric.pair_distances(X[:, [0, 2], :])
+            negatives = X[:, 2:, :]
+            X = np.ascontiguousarray(X[:, :2, :])
         else:
             thresholds = np.full(n, self.threshold_, dtype=np.float64)
-        D_before = self.metric_.pair_distances(X[:, :2, :])
+            X = np.ascontiguousarray(X)
+        D_before = metric.pair_distances(X)
         before = D_before > thresholds
         adversarial = np.repeat(X[np.newaxis], len(eps_values), axis=0)
         D_after = np.repeat(D_before[np.newaxis], len(eps_values), axis=0)
@@ -441,16 +448,18 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
                 continue
             for start in range(0, n, rows):
                 sl = slice(start, min(n, start + rows))
-                A_i, A_j = self._attack_chunk(X_i[sl], X_j[sl], thresholds[sl], eps, triplets)
-                adversarial[e, sl, 0, :] = A_i
-                adversarial[e, sl, 1, :] = A_j
-            D = self.metric_.pair_distances(adversarial[e, :, :2, :])
+                adversarial[e, sl] = self._attack_chunk(X[sl], thresholds[sl], eps, triplets)
+            D = metric.pair_distances(adversarial[e])
             # Rounding of the reconstructed points must not leave a pair worse than clean.
             worse = np.where(before, D > D_before, D < D_before)
             adversarial[e, worse] = X[worse]
             D[worse] = D_before[worse]
             D_after[e] = D
         success = (D_after > thresholds) != before
+        if triplets:
+            # Put the untouched negatives back.
+            shape = adversarial[:, :, :1].shape
+            adversarial = np.concatenate([adversarial, np.broadcast_to(negatives, shape)], axis=2)
         return AttackResult(
             mode=self.mode,
             eps=eps_values,
@@ -461,8 +470,8 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
             thresholds=thresholds,
         )
 
-    def _attack_chunk(self, X_i, X_j, thresholds, eps, triplets):
-        """Attack one chunk of pairs (or (anchor, positive) of triplets); return the points."""
+    def _attack_chunk(self, X, thresholds, eps, triplets):
+        """Attack one chunk of pairs (or (anchor, positive) of triplets); return the pairs."""
         box = self._box
         lo, hi = box if box is not None else (-np.inf, np.inf)
         if triplets:
@@ -471,75 +480,65 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
             eps_i, eps_j, step = eps, eps, 2.0 * self.step_size
         else:
             eps_i, eps_j, step = eps / 2.0, eps / 2.0, 2.0 * self.step_size
-        U = X_i - X_j
-        I_lo, I_hi, J_lo, J_hi = _intervals(X_i, X_j, eps_i, eps_j, lo, hi)
-        Z_lo = U + (I_lo - J_hi)
-        Z_hi = U + (I_hi - J_lo)
-        del I_lo, I_hi, J_lo, J_hi
-        n = U.shape[0]
-        Z = U.copy()
-        Z_best = np.empty_like(U)
-        direction = np.empty(n)
-        best_obj = np.empty(n)
-        done = np.zeros(n, dtype=np.uint8)
-        D = np.empty(n)
+        budget = np.array([eps_i, eps_j, lo, hi])
+        n = X.shape[0]
+        Z = X[:, 0, :] - X[:, 1, :]
+        Z_best = np.empty_like(Z)
+        state = np.zeros((n, 5))
         n_threads = self._n_threads()
-        for r in range(self.max_iter + 1):
+        for it in range(self.max_iter + 1):
             G = self._gram(Z)
-            last = r == self.max_iter
             _kernels.run_parallel(
-                _kernels.pair_step,
-                Z, G, Z_lo, Z_hi, thresholds, direction, 0.0 if last else step,
-                Z_best, best_obj, done, D, r == 0,
-                n_threads=n_threads,
+                _kernels.pair_step, Z, G, X, budget, thresholds, state,
+                0.0 if it == self.max_iter else step, Z_best, it, n_threads=n_threads,
             )  # fmt: skip
-            if done.all():
+            if np.all(state[:, 3]):
                 break
-        del Z, G, Z_lo, Z_hi
-        split_i, split_j = np.full((n, 1), eps_i), np.full((n, 1), eps_j)
+        split = np.empty((n, 2))
+        split[:, 0], split[:, 1] = eps_i, eps_j
         if not triplets and self.budget == "shared" and box is not None:
-            self._reshare(U, X_i, X_j, Z_best, direction, done, split_i, eps, lo, hi, n_threads)
-            split_j = eps - split_i
-        I_lo, I_hi, J_lo, J_hi = _intervals(X_i, X_j, split_i, split_j, lo, hi)
-        # Split v = d_i - d_j between the points, as evenly as their intervals allow.
-        V = Z_best - U
-        d_i = np.clip(np.clip(0.5 * V, I_lo, I_hi), V + J_lo, V + J_hi)
-        d_j = np.clip(d_i - V, J_lo, J_hi)
-        d_i = np.clip(d_i, I_lo, I_hi)
-        A_i = X_i + d_i
-        A_j = X_j + d_j
-        if box is not None:
-            np.clip(A_i, lo, hi, out=A_i)
-            np.clip(A_j, lo, hi, out=A_j)
-        return A_i, A_j
+            # The gradient of the last evaluation is the one at Z_best where that was last.
+            stale = (state[:, 4] != self.max_iter) & (state[:, 3] == 0)
+            if stale.any():
+                G[stale] = self._gram(Z_best[stale])
+            self._reshare(X, Z_best, G, state, split, eps, lo, hi)
+        out = np.empty_like(X)
+        _kernels.split_pairs(X, Z_best, split, lo, hi, out)
+        return out
 
-    def _reshare(self, U, X_i, X_j, Z_best, direction, done, split, eps, lo, hi, n_threads):
-        """One exact Frank-Wolfe step over the whole shared budget, from the best iterate of
-        the ``eps/2 + eps/2`` split, for the pairs not yet successful. ``D`` is convex in
-        ``v``, so the vertex never lowers ``D`` of a pair pushed apart; a pair pulled
-        together takes the exact line search on the segment, which never raises it."""
-        idx = np.flatnonzero(done == 0)
-        if idx.size == 0:
+    def _reshare(self, X, Z_best, G, state, split, eps, lo, hi):
+        """One Frank-Wolfe step over the whole shared budget, from the best iterate of the
+        ``eps/2 + eps/2`` split, for the pairs not yet successful.
+
+        The vertex maximises the linear gain over every split of the budget exactly. ``D``
+        is convex in ``v = d_i - d_j``, so the vertex never lowers ``D`` of a pair pushed
+        apart (step 1). A pair pulled together takes the step ``t`` minimising the upper
+        bound ``D + 2 t g.delta + t^2 lam_max ||delta||^2``, which never raises ``D``.
+        """
+        todo = state[:, 3] == 0
+        if not todo.any():
             return
-        Zb = Z_best[idx]
-        G = self._gram(Zb)
-        V = np.empty_like(Zb)
-        a = np.empty(idx.size)
-        dirs = direction[idx]
-        _kernels.run_parallel(
-            _kernels.shared_split, G, X_i[idx], X_j[idx], dirs, float(eps), float(lo),
-            float(hi), V, a, n_threads=n_threads,
-        )  # fmt: skip
-        delta = U[idx] + V - Zb
-        lin = _rowdot(delta, G)
-        quad = _rowdot(delta, self._gram(delta))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t_min = np.where(quad > 0, np.clip(-lin / quad, 0.0, 1.0), (lin < 0).astype(float))
-        # Pushed apart: D(t) is convex in t, its maximum on [0, 1] is at t = 1.
-        t = np.where(dirs > 0, 1.0, t_min)
-        Z_best[idx] = Zb + t[:, None] * delta
+        every = bool(todo.all())
+        Zb, g, Xs = (Z_best, G, X) if every else (Z_best[todo], G[todo], X[todo])
+        directions = state[todo, 0]
+        delta = np.empty_like(Zb)
+        a = np.empty(len(Zb))
+        _kernels.shared_vertex(g, Xs, Zb, directions, eps, lo, hi, delta, a)
+        t = np.ones(len(Zb))
+        pull = directions < 0
+        if pull.any():
+            lin = _rowdot(delta[pull], g[pull])
+            quad = self._lam_max * _rowdot(delta[pull], delta[pull])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t[pull] = np.where(quad > 0, np.clip(-lin / quad, 0.0, 1.0), 0.0)
+        delta *= t[:, None]
+        Zb += delta
+        if not every:
+            Z_best[todo] = Zb
         # v_t lies in the box of the interpolated split (the bounds are concave in a).
-        split[idx, 0] = (1.0 - t) * (eps / 2.0) + t * a
+        share = (1.0 - t) * (eps / 2.0) + t * a
+        split[todo, 0] = share
+        split[todo, 1] = eps - share
 
     # -- kNN -----------------------------------------------------------------------
 
@@ -634,12 +633,3 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
             tags.input_tags.two_d_array = False
             tags.input_tags.three_d_array = True
         return tags
-
-
-def _intervals(X_i, X_j, eps_i, eps_j, lo, hi):
-    """Feasible perturbations per coordinate: ``d_i in [I_lo, I_hi]``, ``d_j in [J_lo, J_hi]``."""
-    I_lo = np.maximum(-eps_i, lo - X_i)
-    I_hi = np.minimum(eps_i, hi - X_i)
-    J_lo = np.maximum(-eps_j, lo - X_j)
-    J_hi = np.minimum(eps_j, hi - X_j)
-    return I_lo, I_hi, J_lo, J_hi

@@ -30,121 +30,70 @@ def run_parallel(kernel, *args, n_threads=None):
 
 
 @njit(cache=True, parallel=True)
-def pair_step(Z, G, Z_lo, Z_hi, threshold, direction, step, Z_best, best_obj, done, D, first):
+def pair_step(Z, G, X, budget, threshold, state, step, Z_best, it):
     """Evaluate the current iterate of every pair, keep the best, then take a sign step.
 
     One iteration of eq. (8)-(9) written on the difference ``z = x_i - x_j`` of each pair:
     ``D(z) = z^T M z`` depends on ``z`` only, and moving ``x_i`` by ``+step sign(g)`` and
     ``x_j`` by ``-step sign(g)`` moves ``z`` by ``2 step sign(g)`` (the caller passes the
-    step of ``z``). The budget and the box are a per-coordinate interval
-    ``[Z_lo, Z_hi]`` of ``z``, so the projection is a clip.
+    step of ``z``). With ``d_i`` in ``[max(-eps_i, lo - x_i), min(eps_i, hi - x_i)]`` and
+    ``d_j`` likewise, each coordinate of ``z`` has an interval, so budget and box together
+    are one clip, computed on the fly from the clean pair.
 
-    Parameters (all rows are pairs; arrays are written in place)
+    Parameters (rows are pairs; ``Z``, ``state`` and ``Z_best`` are written in place)
     ----------
     Z : (n, d) current differences; stepped unless the pair is done.
     G : (n, d) ``Z @ M``; the gradient of ``D`` with respect to ``x_i`` is ``2 G``.
-    Z_lo, Z_hi : (n, d) the feasible interval of each coordinate of ``z``.
+    X : (n, 2, d) the clean pairs.
+    budget : (4,) ``eps_i, eps_j, lo, hi`` (``-inf, inf`` for no box).
     threshold : (n,) threshold on ``D``: a pair is similar when ``D <= threshold``.
-    direction : (n,) +1 (push apart: clean pair similar), -1 (pull together); set when
-        ``first`` is true.
+    state : (n, 5) per pair: direction (+1 push apart: clean pair similar, -1 pull
+        together; set at ``it == 0``), objective ``direction * D`` of ``Z_best``, ``D`` of
+        the current iterate, done (1 once an iterate flipped the prediction), iteration of
+        ``Z_best``.
     step : float, size of the sign step of ``z``; 0 only evaluates.
-    Z_best : (n, d) best iterate so far (the first successful one once ``done``).
-    best_obj : (n,) ``direction * D`` of ``Z_best``.
-    done : (n,) uint8, 1 once an iterate flipped the prediction.
-    D : (n,) output, ``D`` of the current iterate.
-    first : bool, the current iterate is the clean input.
+    Z_best : (n, d) best iterate so far (the first successful one once done).
+    it : int, iteration number; 0 is the clean input.
     """
     n, d = Z.shape
+    eps_i, eps_j, lo, hi = budget[0], budget[1], budget[2], budget[3]
     for p in prange(n):
-        if done[p]:
+        if state[p, 3] != 0.0:
             continue
         dist = 0.0
         for k in range(d):
             dist += Z[p, k] * G[p, k]
-        D[p] = dist
-        improved = False
-        if first:
-            direction[p] = 1.0 if dist <= threshold[p] else -1.0
-            best_obj[p] = direction[p] * dist
+        state[p, 2] = dist
+        improved = it == 0
+        if it == 0:
+            state[p, 0] = 1.0 if dist <= threshold[p] else -1.0
+            state[p, 1] = state[p, 0] * dist
+        elif (dist > threshold[p]) == (state[p, 0] > 0.0):
+            state[p, 3] = 1.0
             improved = True
-        else:
-            if direction[p] > 0.0:
-                success = dist > threshold[p]
-            else:
-                success = dist <= threshold[p]
-            if success:
-                done[p] = 1
-                improved = True
-            elif direction[p] * dist > best_obj[p]:
-                best_obj[p] = direction[p] * dist
-                improved = True
+        elif state[p, 0] * dist > state[p, 1]:
+            state[p, 1] = state[p, 0] * dist
+            improved = True
         if improved:
+            state[p, 4] = it
             for k in range(d):
                 Z_best[p, k] = Z[p, k]
-        if done[p] or step == 0.0:
+        if state[p, 3] != 0.0 or step == 0.0:
             continue
-        s = step * direction[p]
+        s = step * state[p, 0]
         for k in range(d):
+            x_i = X[p, 0, k]
+            x_j = X[p, 1, k]
+            u = x_i - x_j
+            z_lo = u + max(-eps_i, lo - x_i) - min(eps_j, hi - x_j)
+            z_hi = u + min(eps_i, hi - x_i) - max(-eps_j, lo - x_j)
             g = G[p, k]
             z = Z[p, k]
             if g > 0.0:
                 z += s
             elif g < 0.0:
                 z -= s
-            Z[p, k] = min(max(z, Z_lo[p, k]), Z_hi[p, k])
-
-
-@njit(cache=True, parallel=True)
-def shared_split(G, X_i, X_j, direction, eps, lo, hi, V_out, split_out):
-    """The vertex of the shared budget set that best follows the gradient (one exact
-    Frank-Wolfe step of eq. 4 over all splits of the budget).
-
-    For a split ``a + b = eps`` (``a`` the share of ``x_i``), coordinate ``k`` of
-    ``v = d_i - d_j`` can move by at most ``r_k(a) = min(a, A_k) + min(eps - a, B_k)`` in the
-    direction ``sigma_k = direction * sign(g_k)``, where ``A_k``, ``B_k`` are the room the
-    box leaves to ``x_i`` and ``x_j`` in that direction. The linear gain
-    ``sum_k |g_k| r_k(a)`` is concave and piecewise linear in ``a``: its maximiser is where
-    the slope ``sum_{A_k > a} |g_k| - sum_{B_k >= eps - a} |g_k|`` turns non-positive, found
-    by bisection to float precision. Writes the vertex ``v`` to ``V_out`` and ``a`` to
-    ``split_out``.
-    """
-    n, d = G.shape
-    for p in prange(n):
-        A = np.empty(d)
-        B = np.empty(d)
-        w = np.empty(d)
-        for k in range(d):
-            g = G[p, k] * direction[p]
-            w[k] = abs(g)
-            if g >= 0.0:
-                A[k] = hi - X_i[p, k]
-                B[k] = X_j[p, k] - lo
-            else:
-                A[k] = X_i[p, k] - lo
-                B[k] = hi - X_j[p, k]
-        a_lo = 0.0
-        a_hi = eps
-        for _ in range(60):
-            a = 0.5 * (a_lo + a_hi)
-            slope = 0.0
-            for k in range(d):
-                if A[k] > a:
-                    slope += w[k]
-                if B[k] >= eps - a:
-                    slope -= w[k]
-            if slope > 0.0:
-                a_lo = a
-            else:
-                a_hi = a
-        a = 0.5 * (a_lo + a_hi)
-        b = eps - a
-        split_out[p] = a
-        for k in range(d):
-            r = min(a, A[k]) + min(b, B[k])
-            if G[p, k] * direction[p] >= 0.0:
-                V_out[p, k] = r
-            else:
-                V_out[p, k] = -r
+            Z[p, k] = min(max(z, z_lo), z_hi)
 
 
 @njit(cache=True, parallel=True)
@@ -262,3 +211,88 @@ def sign_step(X, G, X_lo, X_hi, step, done):
             elif g < 0.0:
                 x -= step
             X[p, k] = min(max(x, X_lo[p, k]), X_hi[p, k])
+
+
+@njit(cache=True, nogil=True)
+def shared_vertex(G, X, Z_best, direction, eps, lo, hi, delta, split):
+    """Frank-Wolfe direction toward the vertex of the shared budget set (eq. 4, all splits)
+    that best follows the gradient, from the current best iterate.
+
+    For a split ``a + (eps - a)`` (``a`` the share of ``x_i``), coordinate ``k`` of
+    ``v = d_i - d_j`` reaches ``r_k(a) = min(a, A_k) + min(eps - a, B_k)`` in the direction
+    ``sigma_k = direction sign(g_k)``, ``A_k`` and ``B_k`` being the room the box leaves
+    ``x_i`` and ``x_j`` that way. The gain ``sum_k |g_k| r_k(a)`` is concave and piecewise
+    linear; its slope is ``sum_k |g_k|`` minus the weight of the breakpoints ``A_k`` and
+    ``eps - B_k`` that are ``<= a``, so the maximiser is the weighted median of the ``2 d``
+    breakpoints, clipped to ``[0, eps]`` (only those inside ``(0, eps)`` need sorting).
+    Writes ``(u + v) - z_best`` to ``delta`` and ``a`` to ``split``. Serial: it runs once
+    per attack, between BLAS calls.
+    """
+    n, d = G.shape
+    A = np.empty(d)
+    B = np.empty(d)
+    up = np.empty(d, dtype=np.bool_)
+    inner = np.empty(2 * d)
+    weight = np.empty(2 * d)
+    for p in range(n):
+        half = 0.0
+        below = 0.0  # weight of the breakpoints <= 0
+        m = 0
+        for k in range(d):
+            g = G[p, k] * direction[p]
+            w = abs(g)
+            half += w
+            up[k] = g >= 0.0
+            if up[k]:
+                A[k] = hi - X[p, 0, k]
+                B[k] = X[p, 1, k] - lo
+            else:
+                A[k] = X[p, 0, k] - lo
+                B[k] = hi - X[p, 1, k]
+            for b in (A[k], eps - B[k]):
+                if b <= 0.0:
+                    below += w
+                elif b < eps:
+                    inner[m] = b
+                    weight[m] = w
+                    m += 1
+        a = eps
+        if below >= half:
+            a = 0.0
+        elif m > 0:
+            order = np.argsort(inner[:m])
+            cum = below
+            for t in range(m):
+                cum += weight[order[t]]
+                if cum >= half:
+                    a = inner[order[t]]
+                    break
+        split[p] = a
+        for k in range(d):
+            r = min(a, A[k]) + min(eps - a, B[k])
+            v = r if up[k] else -r
+            delta[p, k] = X[p, 0, k] - X[p, 1, k] + v - Z_best[p, k]
+
+
+@njit(cache=True, nogil=True)
+def split_pairs(X, Z_best, split, lo, hi, out):
+    """Adversarial pairs from the best differences: ``v = z_best - u`` split into
+    ``d_i - d_j`` as evenly as the intervals ``|d_i| <= split[p, 0]``,
+    ``|d_j| <= split[p, 1]`` and the box allow, then clipped to the box."""
+    n, d = Z_best.shape
+    for p in range(n):
+        e_i = split[p, 0]
+        e_j = split[p, 1]
+        for k in range(d):
+            x_i = X[p, 0, k]
+            x_j = X[p, 1, k]
+            v = Z_best[p, k] - (x_i - x_j)
+            i_lo = max(-e_i, lo - x_i)
+            i_hi = min(e_i, hi - x_i)
+            j_lo = max(-e_j, lo - x_j)
+            j_hi = min(e_j, hi - x_j)
+            d_i = min(max(min(max(0.5 * v, i_lo), i_hi), v + j_lo), v + j_hi)
+            d_j = min(max(d_i - v, j_lo), j_hi)
+            d_i = min(max(d_i, i_lo), i_hi)
+            out[p, 0, k] = min(max(x_i + d_i, lo), hi)
+            out[p, 1, k] = min(max(x_j + d_j, lo), hi)
