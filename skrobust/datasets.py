@@ -15,6 +15,7 @@ from ._validation import check_feature_range
 
 __all__ = [
     "load_breast_cancer",
+    "load_csv",
     "load_digits",
     "load_wine",
     "make_pairs",
@@ -121,6 +122,79 @@ def load_wine(positive_class=0, feature_range=(0.0, 1.0)):
         if positive_class not in (0, 1, 2):
             raise ValueError(f"positive_class must be 0, 1, 2 or None, got {positive_class!r}.")
         y = (y == positive_class).astype(np.int64)
+    return _minmax_box(X, feature_range), y
+
+
+def load_csv(path, feature_range=(0.0, 1.0)):
+    """Load a labelled data set from a CSV file and scale it to the box.
+
+    Every row is one point: its features, then its label in the last column. A first row
+    that is not numeric is taken as a header. Labels may be numbers or strings.
+
+    Parameters
+    ----------
+    path : str or path-like
+    feature_range : tuple (lo, hi), default=(0.0, 1.0)
+        The box every feature is scaled to (per-feature min-max over the file).
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,)
+
+    Raises
+    ------
+    ValueError
+        With the line number, when a row has another number of columns than the first,
+        a feature is not a finite number, or the file has fewer than two columns, two
+        classes or four rows.
+    """
+    import csv
+
+    with open(path, newline="") as f:
+        rows = [(n, row) for n, row in enumerate(csv.reader(f), start=1) if any(row)]
+    if not rows:
+        raise ValueError(f"{path}: the file is empty.")
+
+    def numeric(row):
+        try:
+            [float(v) for v in row[:-1]]
+        except ValueError:
+            return False
+        return True
+
+    if not numeric(rows[0][1]):
+        rows = rows[1:]  # a header
+    if not rows:
+        raise ValueError(f"{path}: no data rows after the header.")
+    width = len(rows[0][1])
+    if width < 2:
+        raise ValueError(f"{path}: each row needs features and a label (2+ columns).")
+    X = np.empty((len(rows), width - 1))
+    labels = []
+    for k, (line, row) in enumerate(rows):
+        if len(row) != width:
+            raise ValueError(
+                f"{path}, line {line}: {len(row)} columns, but the first data row has {width}."
+            )
+        try:
+            X[k] = [float(v) for v in row[:-1]]
+        except ValueError:
+            raise ValueError(
+                f"{path}, line {line}: a feature is not a number: {row[:-1]!r}."
+            ) from None
+        labels.append(row[-1].strip())
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"{path}: features must be finite numbers (found NaN or inf).")
+    y = np.asarray(labels)
+    try:
+        as_numbers = y.astype(np.float64)
+        if np.all(as_numbers == np.round(as_numbers)):
+            y = as_numbers.astype(np.int64)
+    except ValueError:
+        pass
+    if len(np.unique(y)) < 2 or len(y) < 4:
+        raise ValueError(f"{path}: need at least two classes and four rows.")
     return _minmax_box(X, feature_range), y
 
 
