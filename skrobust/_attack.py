@@ -182,8 +182,10 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Accepted for API compatibility; the attack is deterministic.
     n_jobs : int or None, default=None
-        Threads of the numba kernels (``None``: numba's default, ``-1``: all). Matrix
-        products use the BLAS library's own threads.
+        Threads of the numba kernels (``None``: 1, ``-1``: all cores). Matrix products use
+        the BLAS library's own threads. The kernels hold a lock while they run (numba's
+        default threading layer aborts when two threads launch parallel kernels at once),
+        so concurrent calls from several threads are safe.
     verbose : int, default=0
         Print the success rate of each eps when positive.
 
@@ -420,12 +422,17 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
         return Z @ self._M
 
     def _n_threads(self):
-        if self.n_jobs is None:
-            return None
+        """Threads of the numba kernels: scikit-learn's ``n_jobs`` convention (``None`` is 1).
+
+        The kernels are memory-bound and run between BLAS calls, whose worker threads keep
+        spinning for a while after each product: on few cores a single kernel thread is
+        usually fastest, so more are used only when asked for.
+        """
         from numba import config
 
         limit = config.NUMBA_NUM_THREADS
-        return limit if self.n_jobs < 0 else max(1, min(self.n_jobs, limit))
+        n_jobs = 1 if self.n_jobs is None else self.n_jobs
+        return limit if n_jobs < 0 else max(1, min(n_jobs, limit))
 
     def _attack_tuples(self, X, eps_values):
         triplets = self.mode == "triplets"

@@ -16,11 +16,9 @@ from numba import get_num_threads, njit, prange, set_num_threads
 PARALLEL_LOCK = threading.Lock()
 
 
-def run_parallel(kernel, *args, n_threads=None):
+def run_parallel(kernel, *args, n_threads):
     """Call a parallel kernel under :data:`PARALLEL_LOCK`, on ``n_threads`` threads."""
     with PARALLEL_LOCK:
-        if n_threads is None:
-            return kernel(*args)
         previous = get_num_threads()
         set_num_threads(n_threads)
         try:
@@ -224,9 +222,10 @@ def shared_vertex(G, X, Z_best, direction, eps, lo, hi, delta, split):
     ``x_i`` and ``x_j`` that way. The gain ``sum_k |g_k| r_k(a)`` is concave and piecewise
     linear; its slope is ``sum_k |g_k|`` minus the weight of the breakpoints ``A_k`` and
     ``eps - B_k`` that are ``<= a``, so the maximiser is the weighted median of the ``2 d``
-    breakpoints, clipped to ``[0, eps]`` (only those inside ``(0, eps)`` need sorting).
-    Writes ``(u + v) - z_best`` to ``delta`` and ``a`` to ``split``. Serial: it runs once
-    per attack, between BLAS calls.
+    breakpoints, clipped to ``[0, eps]``. It is found by bisection over the breakpoints
+    inside ``(0, eps)``, then snapped to the breakpoint it brackets, so it is exact. Writes
+    ``(u + v) - z_best`` to ``delta`` and ``a`` to ``split``. Serial: it runs once per
+    attack, between BLAS calls.
     """
     n, d = G.shape
     A = np.empty(d)
@@ -249,24 +248,40 @@ def shared_vertex(G, X, Z_best, direction, eps, lo, hi, delta, split):
             else:
                 A[k] = X[p, 0, k] - lo
                 B[k] = hi - X[p, 1, k]
-            for b in (A[k], eps - B[k]):
-                if b <= 0.0:
-                    below += w
-                elif b < eps:
-                    inner[m] = b
-                    weight[m] = w
-                    m += 1
-        a = eps
+            if A[k] <= 0.0:
+                below += w
+            elif A[k] < eps:
+                inner[m] = A[k]
+                weight[m] = w
+                m += 1
+            c = eps - B[k]
+            if c <= 0.0:
+                below += w
+            elif c < eps:
+                inner[m] = c
+                weight[m] = w
+                m += 1
         if below >= half:
             a = 0.0
-        elif m > 0:
-            order = np.argsort(inner[:m])
-            cum = below
-            for t in range(m):
-                cum += weight[order[t]]
+        else:
+            # Invariant: weight(<= a_lo) < half <= weight(<= a_hi), a_hi = eps counting as
+            # reaching it (the gain only rises up to eps then).
+            a_lo = 0.0
+            a_hi = eps
+            for _ in range(60):
+                mid = 0.5 * (a_lo + a_hi)
+                cum = below
+                for t in range(m):
+                    if inner[t] <= mid:
+                        cum += weight[t]
                 if cum >= half:
-                    a = inner[order[t]]
-                    break
+                    a_hi = mid
+                else:
+                    a_lo = mid
+            a = eps
+            for t in range(m):
+                if a_lo < inner[t] < a:
+                    a = inner[t]
         split[p] = a
         for k in range(d):
             r = min(a, A[k]) + min(eps - a, B[k])

@@ -1,0 +1,280 @@
+"""Speed of the AckMetric attack against its roofline, a NumPy loop and PyTorch autograd.
+
+Run ``python benchmarks/bench_attack.py`` (``--quick`` for small sizes only). Float64
+throughout. Pairs mode uses a square random ``W`` (the paper's ``W`` in R^{d x d}) and points
+in the unit box, eps = 0.1, step 0.01, 20 iterations (table 5):
+
+- ``roofline``: the time of one ``(n_pairs x d) @ (d x d)`` product, times the number of
+  iterations, measured in the same run: the matrix products any sign-gradient attack on
+  ``D = z^T M z`` needs;
+- ``numpy``: a plain batched NumPy loop (gradient product, sign step, clip, success test
+  and best iterate, the fixed split eps/2 + eps/2);
+- ``torch``: the usual PyTorch PGD, autograd through ``||W (x_i - x_j)||^2`` (float64).
+
+Two thresholds: ``no-flip`` puts it out of reach, so every method runs all iterations on
+every pair (the engineering comparison); ``median`` is the realistic one (half the pairs
+similar). The kNN mode runs at 1,000 test x 1,000 references x 784 features, and the first
+call of a fresh process is timed with an empty numba cache (cold) and a filled one (warm).
+Figures are printed and written to ``benchmarks/results/bench_attack.csv``.
+"""
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.frozen import FrozenEstimator
+from sklearn.neighbors import KNeighborsClassifier, NeighborhoodComponentsAnalysis
+from sklearn.pipeline import make_pipeline
+
+from skrobust import AckMetricAttack
+
+RESULTS = Path(__file__).parent / "results"
+EPS, STEP, N_ITER = 0.1, 0.01, 20
+
+
+def best_time(fn, repeat):
+    """Smallest wall time of ``repeat`` calls (the machine may be shared)."""
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def fixed_model(W):
+    model = NeighborhoodComponentsAnalysis()
+    model.components_ = W
+    model.n_features_in_ = W.shape[1]
+    return FrozenEstimator(model)
+
+
+def numpy_pgd(pairs, W, threshold, eps=EPS, step=STEP, n_iter=N_ITER):
+    """The plain batched NumPy loop: eq. (8)-(9) with the split eps/2 + eps/2."""
+    M = W.T @ W
+    X_i0, X_j0 = pairs[:, 0], pairs[:, 1]
+    lo_i, hi_i = np.maximum(X_i0 - eps / 2, 0.0), np.minimum(X_i0 + eps / 2, 1.0)
+    lo_j, hi_j = np.maximum(X_j0 - eps / 2, 0.0), np.minimum(X_j0 + eps / 2, 1.0)
+    X_i, X_j = X_i0.copy(), X_j0.copy()
+    best_i, best_j = X_i.copy(), X_j.copy()
+    done = np.zeros(len(pairs), dtype=bool)
+    for it in range(n_iter + 1):
+        G = (X_i - X_j) @ M
+        D = np.einsum("ij,ij->i", X_i - X_j, G)
+        if it == 0:
+            direction = np.where(D <= threshold, 1.0, -1.0)
+            best = direction * D
+        else:
+            success = ~done & ((D > threshold) == (direction > 0))
+            better = ~done & (success | (direction * D > best))
+            best = np.where(better, direction * D, best)
+            best_i[better], best_j[better] = X_i[better], X_j[better]
+            done |= success
+        if it == n_iter:
+            break
+        S = np.sign(G) * (step * direction)[:, None]
+        X_i = np.clip(X_i + S, lo_i, hi_i)
+        X_j = np.clip(X_j - S, lo_j, hi_j)
+    return best_i, best_j
+
+
+def torch_pgd(torch, pairs, W, threshold, eps=EPS, step=STEP, n_iter=N_ITER):
+    """The usual PyTorch PGD: autograd of ``||W (x_i - x_j)||^2``, sign step, clamp."""
+    Wt = torch.from_numpy(W)
+    x_i0 = torch.from_numpy(np.ascontiguousarray(pairs[:, 0]))
+    x_j0 = torch.from_numpy(np.ascontiguousarray(pairs[:, 1]))
+    with torch.no_grad():
+        D0 = ((x_i0 - x_j0) @ Wt.T).pow(2).sum(1)
+        direction = torch.where(D0 <= threshold, 1.0, -1.0).double()
+    x_i, x_j = x_i0.clone(), x_j0.clone()
+    best_i, best_j, best = x_i.clone(), x_j.clone(), direction * D0
+    done = torch.zeros(len(pairs), dtype=torch.bool)
+    for it in range(n_iter + 1):
+        x_i.requires_grad_(True)
+        x_j.requires_grad_(True)
+        D = ((x_i - x_j) @ Wt.T).pow(2).sum(1)
+        g_i, g_j = torch.autograd.grad((direction * D).sum(), (x_i, x_j))
+        with torch.no_grad():
+            if it > 0:
+                success = ~done & ((D > threshold) == (direction > 0))
+                better = ~done & (success | (direction * D > best))
+                best = torch.where(better, direction * D, best)
+                best_i[better], best_j[better] = x_i[better], x_j[better]
+                done |= success
+            if it == n_iter:
+                break
+            x_i = torch.clamp(x_i + step * g_i.sign(), x_i0 - eps / 2, x_i0 + eps / 2)
+            x_j = torch.clamp(x_j + step * g_j.sign(), x_j0 - eps / 2, x_j0 + eps / 2)
+            x_i, x_j = x_i.clamp(0.0, 1.0), x_j.clamp(0.0, 1.0)
+    return best_i, best_j
+
+
+def pairs_problem(n_pairs, d, seed=0):
+    rng = np.random.default_rng(seed)
+    W = rng.normal(size=(d, d)) / np.sqrt(d)
+    pairs = rng.random((n_pairs, 2, d))
+    U = (pairs[:, 0] - pairs[:, 1]) @ W.T
+    return W, pairs, np.einsum("ij,ij->i", U, U)
+
+
+def bench_pairs(n_pairs, d, repeat, torch, rows):
+    W, pairs, D = pairs_problem(n_pairs, d)
+    M = W.T @ W
+    U = pairs[:, 0] - pairs[:, 1]
+    for label, threshold in [("no-flip", 10.0 * D.max()), ("median", float(np.median(D)))]:
+        attack = AckMetricAttack(fixed_model(W), eps=EPS, step_size=STEP, max_iter=N_ITER)
+        attack.set_params(threshold=threshold)
+        attack.fit().attack(pairs[:4])  # compile outside the timing
+
+        def run(attack=attack):
+            return attack.fit().attack(pairs)
+
+        t_sk = best_time(run, repeat)
+        success = float(run().success_rate[0])
+        t_prod = best_time(lambda: U @ M, max(3, repeat))
+        t_np = best_time(lambda threshold=threshold: numpy_pgd(pairs, W, threshold), repeat)
+        if torch is not None:
+            torch_pgd(torch, pairs[:4], W, threshold)
+            t_torch = best_time(
+                lambda threshold=threshold: torch_pgd(torch, pairs, W, threshold), repeat
+            )
+        else:
+            t_torch = float("nan")
+        roof = N_ITER * t_prod
+        row = {
+            "benchmark": f"pairs {label}",
+            "n": n_pairs,
+            "d": d,
+            "skrobust_s": t_sk,
+            "roofline_s": roof,
+            "numpy_s": t_np,
+            "torch_s": t_torch,
+            "skrobust_over_roofline": t_sk / roof,
+            "numpy_over_skrobust": t_np / t_sk,
+            "torch_over_skrobust": t_torch / t_sk,
+            "success_rate": success,
+        }
+        rows.append(row)
+        print(
+            f"pairs {label:8s} {n_pairs:6d} x {d:4d}: skrobust {t_sk:7.3f} s | roofline "
+            f"{roof:7.3f} s ({t_sk / roof:.2f}x) | numpy {t_np:7.3f} s "
+            f"({t_np / t_sk:.2f}x slower) | torch {t_torch:7.3f} s "
+            f"({t_torch / t_sk:.2f}x slower) | success {success:.3f}",
+            flush=True,
+        )
+
+
+def bench_knn(n_test, n_ref, d, repeat, rows):
+    rng = np.random.default_rng(1)
+    W = rng.normal(size=(d, d)) / np.sqrt(d)
+    X = rng.random((n_ref + n_test, d))
+    y = (X @ rng.normal(size=d) > 0).astype(int)
+    model = fixed_model(W)
+    pipe = make_pipeline(model, KNeighborsClassifier(3)).fit(X[:n_ref], y[:n_ref])
+    attack = AckMetricAttack(FrozenEstimator(pipe), mode="knn", eps=EPS, step_size=STEP)
+    attack.fit().attack(X[n_ref : n_ref + 4], y[n_ref : n_ref + 4])
+    X_test, y_test = X[n_ref:], y[n_ref:]
+    result = attack.attack(X_test, y_test)
+    t_sk = best_time(lambda: attack.attack(X_test, y_test), repeat)
+    E_ref = pipe[-1]._fit_X
+    # Products per iteration: embed (n x d x d), distances (n x d x n_ref), gradient (n x d x d).
+    t_prod = best_time(lambda: (X_test @ W.T, (X_test @ W.T) @ E_ref.T, X_test @ W), 3)
+    roof = N_ITER * t_prod
+    clean = float(np.mean(result.predictions_before == y_test))
+    adv = float(np.mean(result.predictions_after[0] == y_test))
+    rows.append(
+        {
+            "benchmark": "knn",
+            "n": n_test,
+            "d": d,
+            "skrobust_s": t_sk,
+            "roofline_s": roof,
+            "skrobust_over_roofline": t_sk / roof,
+            "success_rate": float(result.success_rate[0]),
+        }
+    )
+    print(
+        f"knn {n_test} test x {n_ref} references x {d}: skrobust {t_sk:.3f} s | three "
+        f"products per iteration {roof:.3f} s ({t_sk / roof:.2f}x) | accuracy {clean:.3f} -> "
+        f"{adv:.3f}",
+        flush=True,
+    )
+
+
+FIRST_CALL = """
+import time
+import numpy as np
+from sklearn.frozen import FrozenEstimator
+from sklearn.neighbors import NeighborhoodComponentsAnalysis
+from skrobust import AckMetricAttack
+rng = np.random.default_rng(0)
+model = NeighborhoodComponentsAnalysis()
+model.components_ = rng.normal(size=(64, 64)) / 8.0
+model.n_features_in_ = 64
+pairs = rng.random((100, 2, 64))
+t = time.perf_counter()
+AckMetricAttack(FrozenEstimator(model), threshold=1.0).fit().attack(pairs)
+print(time.perf_counter() - t)
+"""
+
+
+def bench_first_call(rows):
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        times = []
+        for label in ("cold", "warm"):
+            out = subprocess.run(
+                [sys.executable, "-c", FIRST_CALL], env=env, capture_output=True, text=True,
+                check=True,
+            )  # fmt: skip
+            t = float(out.stdout.strip().splitlines()[-1])
+            times.append(t)
+            rows.append({"benchmark": f"first call {label}", "n": 100, "d": 64, "skrobust_s": t})
+    print(
+        f"first call, 100 pairs x 64, fresh process (imports excluded): cold numba cache "
+        f"{times[0]:.3f} s (target < 3 s), warm cache {times[1]:.3f} s (target < 0.5 s)",
+        flush=True,
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes only")
+    parser.add_argument("--repeat", type=int, default=2, help="best of this many runs")
+    args = parser.parse_args()
+    try:
+        import torch
+
+        torch.set_default_dtype(torch.float64)
+    except ImportError:
+        torch = None
+        print("torch not installed: the PyTorch column is NaN (pip install torch).")
+    print(f"load average before the run: {os.getloadavg()}", flush=True)
+    rows = []
+    bench_first_call(rows)
+    bench_pairs(2_000, 64, args.repeat, torch, rows)
+    if not args.quick:
+        bench_pairs(20_100, 784, args.repeat, torch, rows)
+        bench_knn(1_000, 1_000, 784, args.repeat, rows)
+    print(f"load average after the run: {os.getloadavg()}")
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / "bench_attack.csv"
+    fields = [
+        "benchmark", "n", "d", "skrobust_s", "roofline_s", "numpy_s", "torch_s",
+        "skrobust_over_roofline", "numpy_over_skrobust", "torch_over_skrobust", "success_rate",
+    ]  # fmt: skip
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"written {path}")
+
+
+if __name__ == "__main__":
+    main()
