@@ -9,8 +9,16 @@ import numpy as np
 from sklearn.frozen import FrozenEstimator
 
 from ._attack import AckMetricAttack
+from ._knn_certificate import certified_knn_accuracy, certify_knn, make_certified_scorer
 
-__all__ = ["attack_success_rate", "make_robust_scorer", "robust_accuracy_score"]
+__all__ = [
+    "attack_success_rate",
+    "certified_knn_accuracy",
+    "certify_knn",
+    "make_certified_scorer",
+    "make_robust_scorer",
+    "robust_accuracy_score",
+]
 
 
 def _scalar_or_array(values, eps):
