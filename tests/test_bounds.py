@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from sklearn.frozen import FrozenEstimator
 
 from skrobust import (
+    AckMetricAttack,
     MetricNorms,
     certified_radius,
     inf_to_2_norm,
@@ -14,7 +16,7 @@ from skrobust import (
 )
 from skrobust._mahalanobis import MahalanobisMetric
 
-from .exact import exact_max_distance, proven_min_distance
+from .exact import FixedMetric, exact_max_distance, proven_min_distance
 from .strategies import boxes, linear_metrics, pairs_in_box, points_in_box, property_examples
 
 BOUNDS = ("paper", "spectral", "frobenius", "triangle", "best")
@@ -134,6 +136,38 @@ def test_bounds_hold_against_random_perturbations(problem, budget, seed):
         scale = 1.0 + reached.max(axis=0)
         assert np.all(reached.max(axis=0) <= upper + RTOL * scale), bound
         assert np.all(reached.min(axis=0) >= lower - RTOL * scale), bound
+
+
+@settings(max_examples=property_examples())
+@given(
+    certificate_problems(max_features=6, max_pairs=8),
+    st.sampled_from(BUDGETS),
+    st.floats(0.05, 1.0),
+)
+def test_bounds_hold_against_the_attacks_output(problem, budget, step_fraction):
+    W, pairs, eps, feature_range = problem
+    if step_fraction * eps == 0:
+        return
+    model = metric_norms(as_model(W))
+    reached = []
+    # A huge threshold makes every pair "similar": the attack pushes them apart (eq. 4).
+    # A negative one makes them "dissimilar": it pulls them together (eq. 22).
+    for threshold in (1e300, -1.0):
+        attack = AckMetricAttack(
+            FrozenEstimator(FixedMetric(W, threshold)),
+            eps=eps,
+            step_size=step_fraction * eps,
+            budget=budget,
+            feature_range=feature_range,
+        ).fit()
+        adversarial = attack.attack(pairs).adversarial[0]
+        reached.append(as_model(W).pair_distances(adversarial))
+    for bound in valid_bounds(feature_range):
+        lower, upper = perturbed_distance_bounds(
+            model, pairs, eps, bound=bound, budget=budget, feature_range=feature_range
+        )
+        assert np.all(reached[0] <= upper + RTOL * (1 + reached[0])), bound
+        assert np.all(reached[1] >= lower - RTOL * (1 + reached[1])), bound
 
 
 @settings(max_examples=property_examples())
