@@ -156,15 +156,20 @@ def load_csv(path, feature_range=(0.0, 1.0)):
     if not rows:
         raise ValueError(f"{path}: the file is empty.")
 
-    def numeric(row):
+    def numeric(fields):
         try:
-            [float(v) for v in row[:-1]]
+            [float(v) for v in fields]
         except ValueError:
             return False
         return True
 
-    if not numeric(rows[0][1]):
-        rows = rows[1:]  # a header
+    first = rows[0][1]
+    # A header: its features are not numbers, or it is not numeric and not as wide as the
+    # data (a one-word title line).
+    if not numeric(first[:-1]) or (
+        len(rows) > 1 and len(first) != len(rows[1][1]) and not numeric(first)
+    ):
+        rows = rows[1:]
     if not rows:
         raise ValueError(f"{path}: no data rows after the header.")
     width = len(rows[0][1])

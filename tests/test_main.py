@@ -1,0 +1,91 @@
+"""``python -m skrobust``: the robustness report, on bundled data and on a CSV file."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+
+from skrobust import RobustMetricLearner
+from skrobust.__main__ import main
+from skrobust._evaluation import (
+    PAPER_ATTACK,
+    attacked_accuracy,
+    certified_accuracy,
+    strong_attacks,
+)
+from skrobust.datasets import load_wine
+
+FAST = ["--eps", "0,0.1", "--max-iter", "30"]
+
+
+def test_report_on_bundled_data_prints_the_table_and_writes_the_figure(tmp_path, capsys):
+    figure = tmp_path / "report.png"
+    assert main(["--dataset", "wine", *FAST, "--output", str(figure)]) == 0
+    out, err = capsys.readouterr()
+    assert "paper attack" in out and "certified" in out
+    for model in ("NT-ML (undefended)", "paper: eig k=3", "skrobust: certified"):
+        assert model in out
+        assert f"training {model}" in err  # progress goes to stderr
+    assert figure.stat().st_size > 10_000
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_on_a_csv_file(tmp_path, capsys):
+    X, y = load_wine()
+    path = tmp_path / "wine.csv"
+    np.savetxt(path, np.column_stack([X * 10, y]), delimiter=",", header="a" * 3, comments="")
+    figure = tmp_path / "csv.png"
+    assert main(["--csv", str(path), *FAST, "--no-strong", "--output", str(figure)]) == 0
+    out, _ = capsys.readouterr()
+    assert "wine.csv, 178 points x 13 features" in out
+    assert figure.exists()
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [("1,2,0\n3,4\n", "line 2: 2 columns"), ("1,2,0\n3,a,1\n5,6,0\n7,8,1\n", "not a number")],
+)
+def test_malformed_csv_gets_a_message_not_a_traceback(tmp_path, capsys, text, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--csv", str(path), "--output", str(tmp_path / "x.png")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_missing_csv_and_bad_options_exit_with_a_message(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--csv", str(tmp_path / "nope.csv")])
+    assert exit_info.value.code == 2
+    assert "cannot read --csv" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--eps", "0.1,x"])
+    assert "comma-separated" in capsys.readouterr().err
+
+
+def test_help_explains_every_option():
+    out = subprocess.run(
+        [sys.executable, "-m", "skrobust", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for option in ("--dataset", "--csv", "--eps", "--max-iter", "--no-strong", "--output"):
+        assert option in out
+
+
+def test_certified_accuracy_never_exceeds_accuracy_under_attack():
+    X, y = load_wine()
+    pipe = make_pipeline(
+        RobustMetricLearner(robust_eps=0.05, alpha=0.0, max_iter=100, random_state=0),
+        KNeighborsClassifier(3),
+    ).fit(X[::2], y[::2])
+    for eps in (0.02, 0.05, 0.1):
+        paper = attacked_accuracy(pipe, X[1::2], y[1::2], eps, [PAPER_ATTACK])
+        strong = attacked_accuracy(pipe, X[1::2], y[1::2], eps, strong_attacks(eps))
+        certified = certified_accuracy(pipe, X[1::2], y[1::2], eps)
+        assert certified <= strong <= pipe.score(X[1::2], y[1::2])
+        assert certified <= paper
+    assert certified_accuracy(pipe, X[1::2], y[1::2], 0.02) > 0
