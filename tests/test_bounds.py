@@ -415,3 +415,21 @@ def test_certified_radius_of_a_zero_metric_or_negative_threshold_is_infinite():
     pairs = np.array([[[0.0], [0.3]]])
     assert certified_radius(as_model(np.zeros((1, 1))), pairs, threshold=0.5)[0] == np.inf
     assert certified_radius(as_model(np.eye(1)), pairs, threshold=-1.0)[0] == np.inf
+
+
+def test_blocked_validation_and_distances_cover_every_block():
+    rng = np.random.default_rng(0)
+    W = rng.normal(size=(3, 4))
+    pairs = rng.random((20_001, 2, 4))
+    lower, upper = perturbed_distance_bounds(as_model(W), pairs, 0.0)
+    np.testing.assert_allclose(lower, as_model(W).pair_distances(pairs), rtol=1e-12)
+    np.testing.assert_allclose(upper, lower)
+    bad = pairs.copy()
+    bad[-1, 1, 3] = np.inf
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        perturbed_distance_bounds(as_model(W), bad, 0.1)
+    bad[-1, 1, 3] = 1.5
+    with pytest.raises(ValueError, match="outside feature_range"):
+        perturbed_distance_bounds(as_model(W), bad, 0.1)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        certified_radius(as_model(W), np.full((1, 2, 4), np.nan), threshold=1.0)
