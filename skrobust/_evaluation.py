@@ -18,8 +18,9 @@ PAPER_ATTACK = {"step_size": 0.01, "max_iter": 20, "n_neighbors": 10}
 PAPER_DEFENCE = {"regularization": "eig", "eig_k": 3, "alpha": 1.0}
 
 # skrobust's defence: certified training of the triangle bound (RobustMetricLearner's
-# robust_eps), chosen on the bundled data sets by benchmarks/reproduce_table3.py.
-BEST_DEFENCE = {"alpha": 0.0, "robust_eps": 0.02}
+# robust_eps). robust_eps = 0.05 was chosen among 0.02, 0.05 and 0.1 on three splits (seeds
+# 0-2) of the bundled data sets; benchmarks/reproduce_table3.py reports it on other splits.
+BEST_DEFENCE = {"alpha": 0.0, "robust_eps": 0.05}
 
 
 def strong_attacks(eps):
