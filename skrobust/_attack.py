@@ -51,7 +51,7 @@ class AttackResult:
         The attack's mode.
     eps : ndarray of shape (n_eps,)
         The budgets, in the order given.
-    adversarial : ndarray of shape (n_eps, *X.shape)
+    adversarial : ndarray of shape ``(n_eps,) + X.shape``
         The adversarial inputs: per input the first iterate that changed the model's
         prediction, else the iterate with the best objective (never worse than the clean
         input, which is returned when no iterate improved on it).
