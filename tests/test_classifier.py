@@ -4,7 +4,7 @@ import pickle
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from metric_learn import ITML, MMC
 from sklearn.base import clone
@@ -300,7 +300,8 @@ def certified_problems(draw, max_features=4, max_pairs=6):
     box = draw(boxes())
     pairs = draw(pairs_in_box(W.shape[1], max_pairs=max_pairs, box=box))
     pairs = np.concatenate([pairs, pairs[:1]])  # at least two pairs, for both labels
-    eps = draw(st.floats(0.0, 0.3)) * (box[1] - box[0])
+    # Log-uniform, so small budgets that certify some pairs are common; eps = 0 apart.
+    eps = 10 ** draw(st.floats(-3.0, -0.5)) * (box[1] - box[0])
     D = FixedMetric(W).transform(pairs[:, 0] - pairs[:, 1])
     D = (D**2).sum(axis=1)
     # Thresholds near the pairs' distances, where certificates are decided.
@@ -319,6 +320,7 @@ def certified_problems(draw, max_features=4, max_pairs=6):
 def test_no_certified_pair_is_broken_by_the_exact_worst_case(problem):
     clf, W, pairs, _, box = problem
     t, eps = clf.threshold_, clf.eps
+    event("some pair certified" if clf.certify(pairs).any() else "no pair certified")
     for pair, similar, certified in zip(
         pairs, clf.predict(pairs) == 1, clf.certify(pairs), strict=True
     ):
@@ -350,6 +352,8 @@ def test_no_certified_pair_is_broken_by_the_attack(problem, step_fraction):
     D_adv = (D_adv**2).sum(axis=1)
     flipped = (D_adv <= clf.threshold_) != (clf.predict(pairs) == 1)
     certified = clf.certify(pairs)
+    event("some pair certified" if certified.any() else "no pair certified")
+    event("the attack flipped a pair" if flipped.any() else "the attack flipped no pair")
     assert not np.any(flipped & certified)
     assert not np.any(result.success[0] & certified)
     # Certified at any eps below its radius: the attack at that eps cannot flip it.
