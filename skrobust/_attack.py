@@ -414,12 +414,16 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
 
     # -- pairs and triplets ------------------------------------------------------------
 
-    def _gram(self, Z):
+    def _gram(self, Z, out=None):
         """``Z @ M`` (half the gradient of D), as one product or two thin ones."""
         if self._M is None:
             W = self.metric_.components
-            return (Z @ W.T) @ W
-        return Z @ self._M
+            return np.matmul(Z @ W.T, W, out=out)
+        return np.matmul(Z, self._M, out=out)
+
+    def _distances(self, Z):
+        """``D = z^T M z`` of each row of ``Z``, the same formula the step kernel uses."""
+        return _rowdot(Z, self._gram(Z)) if len(Z) else np.zeros(0)
 
     def _n_threads(self):
         """Threads of the numba kernels: scikit-learn's ``n_jobs`` convention (``None`` is 1).
@@ -437,34 +441,40 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
     def _attack_tuples(self, X, eps_values):
         triplets = self.mode == "triplets"
         n = X.shape[0]
-        metric = self.metric_
         if triplets:
-            thresholds = metric.pair_distances(X[:, [0, 2], :])
+            thresholds = self._distances(X[:, 0, :] - X[:, 2, :])
             negatives = X[:, 2:, :]
             X = np.ascontiguousarray(X[:, :2, :])
         else:
             thresholds = np.full(n, self.threshold_, dtype=np.float64)
             X = np.ascontiguousarray(X)
-        D_before = metric.pair_distances(X)
-        before = D_before > thresholds
         adversarial = np.repeat(X[np.newaxis], len(eps_values), axis=0)
-        D_after = np.repeat(D_before[np.newaxis], len(eps_values), axis=0)
+        D_before = None
+        D_after = np.empty((len(eps_values), n))
         rows = max(1, _CHUNK_ELEMENTS // X.shape[2])
         for e, eps in enumerate(eps_values):
             if eps == 0.0 or self.max_iter == 0:
+                D_after[e] = np.nan
                 continue
+            D0 = np.empty(n)
             for start in range(0, n, rows):
                 sl = slice(start, min(n, start + rows))
-                adversarial[e, sl] = self._attack_chunk(X[sl], thresholds[sl], eps, triplets)
-            D = metric.pair_distances(adversarial[e])
-            # Rounding of the reconstructed points must not leave a pair worse than clean.
-            worse = np.where(before, D > D_before, D < D_before)
-            adversarial[e, worse] = X[worse]
-            D[worse] = D_before[worse]
-            D_after[e] = D
+                adversarial[e, sl], D0[sl], D_after[e, sl] = self._attack_chunk(
+                    X[sl], thresholds[sl], eps, triplets
+                )
+            if D_before is None:
+                D_before = D0
+        if D_before is None:
+            D_before = self._distances(X[:, 0, :] - X[:, 1, :])
+        unchanged = np.isnan(D_after)
+        D_after[unchanged] = np.broadcast_to(D_before, D_after.shape)[unchanged]
+        before = D_before > thresholds
+        # Never worse than the clean input (the returned pair is the clean one then).
+        worse = np.where(before, D_after > D_before, D_after < D_before)
+        adversarial[worse] = np.broadcast_to(X, adversarial.shape)[worse]
+        D_after[worse] = np.broadcast_to(D_before, D_after.shape)[worse]
         success = (D_after > thresholds) != before
         if triplets:
-            # Put the untouched negatives back.
             shape = adversarial[:, :, :1].shape
             adversarial = np.concatenate([adversarial, np.broadcast_to(negatives, shape)], axis=2)
         return AttackResult(
@@ -478,7 +488,11 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
         )
 
     def _attack_chunk(self, X, thresholds, eps, triplets):
-        """Attack one chunk of pairs (or (anchor, positive) of triplets); return the pairs."""
+        """Attack one chunk of pairs (or (anchor, positive) of triplets).
+
+        Returns the adversarial pairs, ``D`` of the clean pairs and ``D`` of the returned
+        ones (``z^T M z`` of ``z = x_i - x_j``, the formula of the step kernel).
+        """
         box = self._box
         lo, hi = box if box is not None else (-np.inf, np.inf)
         if triplets:
@@ -491,16 +505,20 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
         n = X.shape[0]
         Z = X[:, 0, :] - X[:, 1, :]
         Z_best = np.empty_like(Z)
+        G = np.empty_like(Z)
         state = np.zeros((n, 5))
         n_threads = self._n_threads()
         for it in range(self.max_iter + 1):
-            G = self._gram(Z)
+            self._gram(Z, out=G)
             _kernels.run_parallel(
                 _kernels.pair_step, Z, G, X, budget, thresholds, state,
                 0.0 if it == self.max_iter else step, Z_best, it, n_threads=n_threads,
             )  # fmt: skip
+            if it == 0:
+                D_clean = state[:, 2].copy()
             if np.all(state[:, 3]):
                 break
+        D_best = state[:, 0] * state[:, 1]
         split = np.empty((n, 2))
         split[:, 0], split[:, 1] = eps_i, eps_j
         if not triplets and self.budget == "shared" and box is not None:
@@ -509,9 +527,12 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
             if stale.any():
                 G[stale] = self._gram(Z_best[stale])
             self._reshare(X, Z_best, G, state, split, eps, lo, hi)
+            moved = state[:, 3] == 0
+            D_best[moved] = self._distances(Z_best[moved])
+        del Z, G
         out = np.empty_like(X)
         _kernels.split_pairs(X, Z_best, split, lo, hi, out)
-        return out
+        return out, D_clean, D_best
 
     def _reshare(self, X, Z_best, G, state, split, eps, lo, hi):
         """One Frank-Wolfe step over the whole shared budget, from the best iterate of the

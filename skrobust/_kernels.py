@@ -67,6 +67,7 @@ def pair_step(Z, G, X, budget, threshold, state, step, Z_best, it):
             state[p, 0] = 1.0 if dist <= threshold[p] else -1.0
             state[p, 1] = state[p, 0] * dist
         elif (dist > threshold[p]) == (state[p, 0] > 0.0):
+            state[p, 1] = state[p, 0] * dist
             state[p, 3] = 1.0
             improved = True
         elif state[p, 0] * dist > state[p, 1]:
@@ -271,13 +272,24 @@ def shared_vertex(G, X, Z_best, direction, eps, lo, hi, delta, split):
             for _ in range(60):
                 mid = 0.5 * (a_lo + a_hi)
                 cum = below
+                n_left = 0  # breakpoints in (a_lo, mid]
+                n_right = 0  # and in (mid, a_hi]
                 for t in range(m):
-                    if inner[t] <= mid:
+                    b = inner[t]
+                    if b <= mid:
                         cum += weight[t]
+                        if b > a_lo:
+                            n_left += 1
+                    elif b <= a_hi:
+                        n_right += 1
                 if cum >= half:
                     a_hi = mid
+                    inside = n_left
                 else:
                     a_lo = mid
+                    inside = n_right
+                if inside <= 1:
+                    break  # at most one breakpoint left in (a_lo, a_hi): the snap finds it
             a = eps
             for t in range(m):
                 if a_lo < inner[t] < a:
