@@ -160,6 +160,19 @@ class MetricNorms:
         ``||M||_F``, rounded up.
     threshold : float or None
         The model's own threshold on the squared distance, if any.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrobust import metric_norms, perturbed_distance_bounds
+    >>> from skrobust._mahalanobis import MahalanobisMetric
+    >>> norms = metric_norms(MahalanobisMetric(np.diag([3.0, 4.0]), np.zeros(2)))
+    >>> round(norms.inf_to_2, 6), round(norms.spectral, 6)
+    (5.0, 16.0)
+    >>> pairs = np.zeros((3, 2, 2))
+    >>> lower, upper = perturbed_distance_bounds(norms, pairs, 0.1, bound="triangle")
+    >>> np.round(upper, 6).tolist()
+    [0.25, 0.25, 0.25]
     """
 
     components: np.ndarray
