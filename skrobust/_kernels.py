@@ -294,6 +294,14 @@ def shared_vertex(G, X, Z_best, direction, eps, lo, hi, delta, split):
             for t in range(m):
                 if a_lo < inner[t] < a:
                     a = inner[t]
+            # a_hi = eps only bounds the answer: eps itself is the maximiser when even the
+            # weight up to the last breakpoint stays below half.
+            cum = below
+            for t in range(m):
+                if inner[t] <= a:
+                    cum += weight[t]
+            if cum < half:
+                a = eps
         split[p] = a
         for k in range(d):
             r = min(a, A[k]) + min(eps - a, B[k])
