@@ -162,11 +162,14 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
     budget : {"shared", "per_point"}, default="shared"
         Pairs mode only. ``"shared"`` is eq. (4): ``||d_i||_inf + ||d_j||_inf <= eps``;
         ``"per_point"`` bounds each point's perturbation by ``eps``. The shared budget first
-        runs eq. (8)-(9) with the split ``eps/2 + eps/2``, then re-splits it: one exact
-        Frank-Wolfe step to the vertex of the whole shared-budget set (over every split
-        ``a + (eps - a)``) that best follows the gradient, kept only if it improves the
-        objective. It is therefore never weaker than the fixed split, and stronger where
-        the box stops one point but not the other.
+        runs eq. (8)-(9) with the split ``eps/2 + eps/2``, then re-splits it for the pairs
+        not yet flipped: one Frank-Wolfe step toward the vertex of the whole shared-budget
+        set (over every split ``a + (eps - a)``, the best ``a`` found exactly) that best
+        follows the gradient. ``D`` is convex, so the full step never lowers ``D`` of a
+        pair pushed apart; a pair pulled together takes the step minimising an upper bound
+        of ``D`` (curvature ``lambda_max(M)``), which never raises it. The shared budget is
+        therefore never weaker than the fixed split, and stronger where the box stops one
+        point but not the other.
     threshold : float or None, default=None
         Pairs mode: the threshold on the squared distance ``D``. ``None`` uses the model's
         own (a skrobust learner's ``gamma``, a metric-learn pair learner's ``threshold_``
