@@ -296,8 +296,10 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
         """
         self._box = check_feature_range(self.feature_range)
         check_eps(self.eps)
+        n_seen = None
         if self.mode == "knn" and X is not None:
             X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=False)
+            n_seen = X.shape[1]
         if _is_fitted(self.estimator):
             self.estimator_ = self.estimator
         elif X is None:
@@ -311,10 +313,8 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
         metric_part, knn = _split_pipeline(self.estimator_)
         self.metric_ = mahalanobis_metric(metric_part)
         n_features = self.metric_.n_features
-        if getattr(self, "n_features_in_", n_features) != n_features:
-            raise ValueError(
-                f"X has {self.n_features_in_} features, but the model expects {n_features}."
-            )
+        if n_seen is not None and n_seen != n_features:
+            raise ValueError(f"X has {n_seen} features, but the model expects {n_features}.")
         self.n_features_in_ = n_features
         W = self.metric_.components
         # Z @ M costs n d^2, (Z @ W.T) @ W costs 2 n d k: keep the cheaper.

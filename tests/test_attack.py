@@ -430,3 +430,14 @@ def test_kernel_threads_and_verbose_do_not_change_results(wine, capsys):
         np.testing.assert_array_equal(attack.set_params(n_jobs=n_jobs).transform(pairs), expected)
     attack.set_params(verbose=1).attack(pairs, eps=[0.05, 0.1])
     assert "eps=0.05: success rate" in capsys.readouterr().out
+
+
+def test_refit_on_another_model_and_feature_mismatch(wine, cancer_knn):
+    X, y, nca, pairs, _ = wine
+    Xc, yc, pipe = cancer_knn
+    attack = AckMetricAttack(FrozenEstimator(pipe), mode="knn").fit()
+    assert attack.n_features_in_ == Xc.shape[1]
+    attack.set_params(estimator=FrozenEstimator(nca)).fit(X, y)
+    assert attack.n_features_in_ == X.shape[1]
+    with pytest.raises(ValueError, match="features"):
+        attack.fit(Xc, yc)
