@@ -451,19 +451,22 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
         else:
             thresholds = np.full(n, self.threshold_, dtype=np.float64)
             X = np.ascontiguousarray(X)
-        adversarial = np.repeat(X[np.newaxis], len(eps_values), axis=0)
+        adversarial = np.empty((len(eps_values),) + X.shape)
         D_before = None
         D_after = np.empty((len(eps_values), n))
-        rows = max(1, _CHUNK_ELEMENTS // X.shape[2])
+        rows = min(n, max(1, _CHUNK_ELEMENTS // X.shape[2]))
+        # Work arrays of one chunk, reused by every chunk and eps: memory stays bounded.
+        buffers = [np.empty((rows, X.shape[2])) for _ in range(3)]
         for e, eps in enumerate(eps_values):
             if eps == 0.0 or self.max_iter == 0:
+                adversarial[e] = X
                 D_after[e] = np.nan
                 continue
             D0 = np.empty(n)
             for start in range(0, n, rows):
                 sl = slice(start, min(n, start + rows))
-                adversarial[e, sl], D0[sl], D_after[e, sl] = self._attack_chunk(
-                    X[sl], thresholds[sl], eps, triplets
+                D0[sl], D_after[e, sl] = self._attack_chunk(
+                    X[sl], thresholds[sl], eps, triplets, adversarial[e, sl], buffers
                 )
             if D_before is None:
                 D_before = D0
@@ -490,11 +493,12 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
             thresholds=thresholds,
         )
 
-    def _attack_chunk(self, X, thresholds, eps, triplets):
+    def _attack_chunk(self, X, thresholds, eps, triplets, out, buffers):
         """Attack one chunk of pairs (or (anchor, positive) of triplets).
 
-        Returns the adversarial pairs, ``D`` of the clean pairs and ``D`` of the returned
-        ones (``z^T M z`` of ``z = x_i - x_j``, the formula of the step kernel).
+        Writes the adversarial pairs to ``out``; returns ``D`` of the clean pairs and ``D``
+        of the returned ones (``z^T M z`` of ``z = x_i - x_j``, the formula of the step
+        kernel). ``buffers`` are three work arrays with at least as many rows as ``X``.
         """
         box = self._box
         lo, hi = box if box is not None else (-np.inf, np.inf)
@@ -506,9 +510,8 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
             eps_i, eps_j, step = eps / 2.0, eps / 2.0, 2.0 * self.step_size
         budget = np.array([eps_i, eps_j, lo, hi])
         n = X.shape[0]
-        Z = X[:, 0, :] - X[:, 1, :]
-        Z_best = np.empty_like(Z)
-        G = np.empty_like(Z)
+        Z, Z_best, G = (buffer[:n] for buffer in buffers)
+        np.subtract(X[:, 0, :], X[:, 1, :], out=Z)
         state = np.zeros((n, 5))
         n_threads = self._n_threads()
         for it in range(self.max_iter + 1):
@@ -532,10 +535,8 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
             self._reshare(X, Z_best, G, state, split, eps, lo, hi)
             moved = state[:, 3] == 0
             D_best[moved] = self._distances(Z_best[moved])
-        del Z, G
-        out = np.empty_like(X)
         _kernels.split_pairs(X, Z_best, split, lo, hi, out)
-        return out, D_clean, D_best
+        return D_clean, D_best
 
     def _reshare(self, X, Z_best, G, state, split, eps, lo, hi):
         """One Frank-Wolfe step over the whole shared budget, from the best iterate of the
