@@ -75,7 +75,11 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     estimator : estimator or None, default=None
-        The metric. ``None`` means ``RobustMetricLearner()``. An unfitted estimator is
+        The metric. ``None`` means skrobust's certified training,
+        ``RobustMetricLearner(alpha=0.0, robust_eps=0.05)``: it trains the very bound this
+        classifier certifies with, and its threshold ``gamma`` is where its hinge puts the
+        boundary (the paper's eigenvalue defence shrinks every distance toward 0, which
+        leaves ``gamma`` a poor threshold on pairs). An unfitted estimator is
         cloned and fitted on the training pairs in :meth:`fit`, through its
         ``fit_pairs(pairs, y)`` (skrobust learners) or ``fit(pairs, y)`` (metric-learn's
         pair learners: ``ITML``, ``MMC``, ``SDML``). A fitted Mahalanobis model wrapped
@@ -216,9 +220,9 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
     def _fit_estimator(self, pairs, y):
         estimator = self.estimator
         if estimator is None:
-            from ._learner import RobustMetricLearner
+            from ._learner import BEST_DEFENCE, RobustMetricLearner
 
-            estimator = RobustMetricLearner()
+            estimator = RobustMetricLearner(**BEST_DEFENCE)
         if isinstance(estimator, FrozenEstimator):
             return estimator
         if hasattr(estimator, "fit_pairs"):

@@ -375,3 +375,13 @@ def test_a_pair_counted_by_certified_score_is_correctly_classified(problem):
         pairs, -labels
     ) == pytest.approx(clf.certify(pairs).mean())
     assert clf.certified_score(pairs, labels) <= clf.score(pairs, labels) + 1e-12
+
+
+def test_default_estimator_trains_the_certificate_and_classifies_well():
+    X, y = load_wine()
+    pairs, labels, _ = make_pairs(X[::2], y[::2], 200, random_state=0)
+    test_pairs, test_labels, _ = make_pairs(X[1::2], y[1::2], 200, random_state=1)
+    clf = CertifiedPairClassifier().fit(pairs, labels)
+    assert clf.estimator_.robust_eps > 0
+    assert clf.score(test_pairs, test_labels) > 0.85
+    assert clf.certified_score(test_pairs, test_labels) > 0.5
