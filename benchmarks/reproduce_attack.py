@@ -92,7 +92,8 @@ def plot(rows, title, path):
 
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for k, row in enumerate(rows):
-        style = "-o" if "ML" in row["model"] or "skrobust" in row["model"] else "--s"
+        ours = row["model"] in ("NT-ML", "paper defence (eig k=3)", "skrobust certified")
+        style = "-o" if ours else "--s"  # RobustMetricLearner solid, peers dashed
         rates = [row[f"eps={e:g}"] for e in EPS]
         ax.plot(EPS, rates, style, color=f"C{k}", label=row["model"], markersize=4)
     ax.set_xlabel("eps (shared L-infinity budget, features in [0, 1])")
