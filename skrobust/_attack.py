@@ -29,8 +29,8 @@ from ._validation import (
 
 __all__ = ["AckMetricAttack", "AttackResult"]
 
-# Rows of a chunk times its widest array stay near this many doubles, so memory is bounded
-# (about ten such arrays, 160 MB) whatever the number of inputs.
+# Rows of a chunk times its widest array stay near this many doubles (16 MB), so the work
+# memory is a few such arrays whatever the number of inputs (the results come on top).
 _CHUNK_ELEMENTS = 1 << 21
 
 # The classifier of the kNN mode when the references come from ``fit(X, y)``: the paper's
