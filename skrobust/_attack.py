@@ -6,7 +6,6 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
 from sklearn.exceptions import NotFittedError
-from sklearn.frozen import FrozenEstimator
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -18,7 +17,7 @@ from sklearn.utils.validation import (
 )
 
 from . import _kernels
-from ._mahalanobis import mahalanobis_metric
+from ._mahalanobis import mahalanobis_metric, unwrap_frozen
 from ._validation import (
     check_eps,
     check_feature_range,
@@ -93,21 +92,15 @@ def _rowdot(A, B):
     return np.einsum("ij,ij->i", A, B)
 
 
-def _unwrap(estimator):
-    while isinstance(estimator, FrozenEstimator):
-        estimator = estimator.estimator
-    return estimator
-
-
 def _split_pipeline(estimator):
     """``(metric part, kNN classifier or None)`` of a model."""
-    inner = _unwrap(estimator)
+    inner = unwrap_frozen(estimator)
     if isinstance(inner, Pipeline) and isinstance(
-        _unwrap(inner.steps[-1][1]), KNeighborsClassifier
+        unwrap_frozen(inner.steps[-1][1]), KNeighborsClassifier
     ):
         if len(inner.steps) < 2:
             raise TypeError("The pipeline has a KNeighborsClassifier but no metric step.")
-        return inner[:-1], _unwrap(inner.steps[-1][1])
+        return inner[:-1], unwrap_frozen(inner.steps[-1][1])
     return inner, None
 
 
@@ -304,7 +297,7 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
             self.estimator_ = self.estimator
         elif X is None:
             raise ValueError(
-                f"The estimator {type(_unwrap(self.estimator)).__name__} is not fitted: "
+                f"The estimator {type(unwrap_frozen(self.estimator)).__name__} is not fitted: "
                 "fit the attack with data (fit(X, y)) to fit a clone of it, or pass a "
                 "fitted model (wrapped in sklearn.frozen.FrozenEstimator to survive clone)."
             )
@@ -331,7 +324,7 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
             )
             if self.threshold_ is None:
                 raise ValueError(
-                    f"{type(_unwrap(metric_part)).__name__} has no decision threshold: pass "
+                    f"{type(unwrap_frozen(metric_part)).__name__} has no decision threshold: pass "
                     "threshold= (on the squared distance D), for instance "
                     "skrobust.calibrate_threshold(model, pairs, pair_labels)."
                 )

@@ -23,13 +23,12 @@ tie-breaking would do.
 """
 
 import numpy as np
-from sklearn.frozen import FrozenEstimator
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from ._bounds import CERTIFICATE_RTOL, metric_norms
-from ._mahalanobis import MahalanobisMetric, mahalanobis_metric
+from ._mahalanobis import MahalanobisMetric, mahalanobis_metric, unwrap_frozen
 from ._validation import _as_finite_float_array, check_eps
 
 __all__ = ["certified_knn_accuracy", "certify_knn", "make_certified_scorer"]
@@ -38,21 +37,15 @@ __all__ = ["certified_knn_accuracy", "certify_knn", "make_certified_scorer"]
 _CHUNK_ELEMENTS = 1 << 22
 
 
-def _unwrap(estimator):
-    while isinstance(estimator, FrozenEstimator):
-        estimator = estimator.estimator
-    return estimator
-
-
 def _split_knn_pipeline(estimator):
     """Return ``(metric, knn)`` of a fitted ``Pipeline(..., KNeighborsClassifier)``."""
-    estimator = _unwrap(estimator)
+    estimator = unwrap_frozen(estimator)
     if isinstance(estimator, KNeighborsClassifier):
         knn, metric = estimator, None
     elif isinstance(estimator, Pipeline) and isinstance(
-        _unwrap(estimator.steps[-1][1]), KNeighborsClassifier
+        unwrap_frozen(estimator.steps[-1][1]), KNeighborsClassifier
     ):
-        knn = _unwrap(estimator.steps[-1][1])
+        knn = unwrap_frozen(estimator.steps[-1][1])
         metric = mahalanobis_metric(estimator[:-1]) if len(estimator.steps) > 1 else None
     else:
         raise TypeError(

@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 
 __all__ = [
     "MahalanobisMetric",
+    "unwrap_frozen",
     "best_threshold",
     "calibrate_threshold",
     "mahalanobis_metric",
@@ -133,6 +134,13 @@ def _metric_step(estimator):
     )
 
 
+def unwrap_frozen(estimator):
+    """The model inside any number of :class:`~sklearn.frozen.FrozenEstimator` wrappers."""
+    while isinstance(estimator, FrozenEstimator):
+        estimator = estimator.estimator
+    return estimator
+
+
 def mahalanobis_metric(estimator):
     """Read the linear metric of a fitted model, in the model's raw input space.
 
@@ -171,8 +179,7 @@ def mahalanobis_metric(estimator):
     >>> metric.components.shape, metric.threshold
     ((4, 4), None)
     """
-    while isinstance(estimator, FrozenEstimator):
-        estimator = estimator.estimator
+    estimator = unwrap_frozen(estimator)
     if not isinstance(estimator, Pipeline):
         W, threshold = _metric_step(estimator)
         return MahalanobisMetric(W, np.zeros(W.shape[0]), threshold)
@@ -183,8 +190,7 @@ def mahalanobis_metric(estimator):
     *scalers, last = steps
     a, c = None, None
     for scaler in scalers:
-        while isinstance(scaler, FrozenEstimator):
-            scaler = scaler.estimator
+        scaler = unwrap_frozen(scaler)
         if not isinstance(scaler, _AFFINE_SCALERS):
             raise TypeError(
                 f"Pipeline step {type(scaler).__name__} cannot be composed into a Mahalanobis "
