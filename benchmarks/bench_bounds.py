@@ -53,9 +53,9 @@ DATASETS = {
     "digits_8v9": lambda: load_digits(classes=(8, 9)),
 }
 MODELS = {
-    "RML undefended (alpha=0)": lambda: RobustMetricLearner(alpha=0.0, random_state=0),
-    "RML eig defence (alpha=1)": lambda: RobustMetricLearner(alpha=1.0, random_state=0),
-    "RML certified training (robust_eps=0.05)": lambda: RobustMetricLearner(
+    "RobustMetricLearner undefended (alpha=0)": lambda: RobustMetricLearner(alpha=0.0, random_state=0),
+    "RobustMetricLearner eig defence (alpha=1)": lambda: RobustMetricLearner(alpha=1.0, random_state=0),
+    "RobustMetricLearner certified (robust_eps=0.05)": lambda: RobustMetricLearner(
         robust_eps=0.05, random_state=0
     ),
     "LMNN": lambda: LMNN(n_neighbors=3, max_iter=200, random_state=0),
