@@ -416,15 +416,30 @@ def perturbed_distance_bounds(
     return lower, upper
 
 
-def _radius_from_distances(D, threshold, inf_to_2, budget):
-    """Triangle-bound radius for squared distances ``D`` (see :func:`certified_radius`)."""
+def rounding_slack(pairs, inf_to_2, eps=0.0):
+    """How far float rounding of ``x + delta`` alone can move ``sqrt(D)``, per pair.
+
+    An attacker computes ``x + delta`` in floating point: each coordinate is off by up to half
+    an ulp of its magnitude, so each point moves by up to ``u (max|x| + eps)`` more in the
+    L-infinity norm (``u`` the machine epsilon), and ``sqrt(D)`` by ``K`` times that for each
+    of the two points. Negligible for real budgets, it decides pairs whose margin is a few
+    ulps wide (found by hypothesis: a pair ``4e-16`` apart, ``eps = 1.4e-16``). Doubled for
+    safety.
+    """
+    scale = np.abs(np.asarray(pairs, dtype=np.float64)).max(axis=(1, 2)) + eps
+    return 4.0 * np.finfo(np.float64).eps * scale * inf_to_2
+
+
+def _radius_from_distances(D, threshold, inf_to_2, budget, slack=0.0):
+    """Triangle-bound radius for squared distances ``D`` (see :func:`certified_radius`);
+    ``slack`` (see :func:`rounding_slack`) is taken off the margin in ``sqrt(D)``."""
     root = np.sqrt(D)
     if threshold < 0:
         # No pair is similar and no perturbation makes D negative.
         return np.full(D.shape, np.inf)
     t_root = np.sqrt(threshold)
     gap = np.where(D <= threshold, t_root - root, root - t_root)
-    gap = gap - CERTIFICATE_RTOL * (t_root + root)
+    gap = gap - CERTIFICATE_RTOL * (t_root + root) - slack
     reach = _budget_factor(budget) * inf_to_2
     radius = np.zeros(D.shape)
     positive = gap > 0
@@ -498,15 +513,19 @@ def certified_radius(model, pairs, threshold=None, budget="shared"):
     norms = metric_norms(model)
     threshold = _resolve_threshold(norms, threshold)
     D = checked_squared_distances(norms.components, pairs)
-    return _radius_from_distances(D, threshold, norms.inf_to_2, budget)
+    slack = rounding_slack(pairs, norms.inf_to_2)
+    return _radius_from_distances(D, threshold, norms.inf_to_2, budget, slack)
 
 
-def certify_from_bounds(D, lower, upper, threshold):
+def certify_from_bounds(D, lower, upper, threshold, slack=0.0):
     """Whether the predicted label of each pair provably survives, given bounds on ``D'``.
 
     Predicted similar (``D <= threshold``): certified when ``upper`` stays strictly below
     the threshold; predicted dissimilar: when ``lower`` stays strictly above it. Both with
-    the relative safety margin ``CERTIFICATE_RTOL``, so ties are never certified.
+    the relative safety margin ``CERTIFICATE_RTOL``, so ties are never certified, and with
+    ``slack`` (see :func:`rounding_slack`) added to the bounds in ``sqrt(D)``.
     """
     margin = CERTIFICATE_RTOL * (abs(threshold) + D)
+    upper = (np.sqrt(np.maximum(upper, 0.0)) + slack) ** 2
+    lower = np.maximum(np.sqrt(np.maximum(lower, 0.0)) - slack, 0.0) ** 2
     return np.where(D <= threshold, upper < threshold - margin, lower > threshold + margin)

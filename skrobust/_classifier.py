@@ -17,6 +17,7 @@ from ._bounds import (
     certify_from_bounds,
     distances_and_bounds,
     metric_norms,
+    rounding_slack,
 )
 from ._mahalanobis import best_threshold, mahalanobis_metric, squared_pair_distances
 from ._validation import check_feature_range, check_pair_labels, check_pairs
@@ -307,7 +308,8 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
             self.budget,
             check_feature_range(self.feature_range),
         )
-        return certify_from_bounds(D, lower[0], upper[0], self.threshold_)
+        slack = rounding_slack(pairs, self.norms_.inf_to_2, float(self.eps))
+        return certify_from_bounds(D, lower[0], upper[0], self.threshold_, slack)
 
     def certified_radius(self, pairs):
         """Per pair, a budget below which its prediction provably cannot change.
@@ -324,7 +326,8 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
         radius : ndarray of shape (n_pairs,)
         """
         D = self._distances(pairs)
-        return _radius_from_distances(D, self.threshold_, self.norms_.inf_to_2, self.budget)
+        slack = rounding_slack(pairs, self.norms_.inf_to_2)
+        return _radius_from_distances(D, self.threshold_, self.norms_.inf_to_2, self.budget, slack)
 
     def certified_score(self, pairs, y):
         """Fraction of pairs both correctly classified and certified at ``eps``.

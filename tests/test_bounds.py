@@ -445,3 +445,18 @@ def test_blocked_validation_and_distances_cover_every_block():
         perturbed_distance_bounds(as_model(W), bad, 0.1)
     with pytest.raises(ValueError, match="NaN or infinite"):
         certified_radius(as_model(W), np.full((1, 2, 4), np.nan), threshold=1.0)
+
+
+def test_certified_radius_leaves_room_for_float_rounding_of_the_attack():
+    # Found by hypothesis in CI: two points one ulp-scale step apart near -1. In exact
+    # arithmetic 0.75 of the radius is safe, but x + delta rounds to the nearest float, and
+    # that rounding alone crossed the threshold. The radius now leaves room for it.
+    W = np.array([[1.0]])
+    pairs = np.array([[[-1.0], [-1.0 + 4.440892098500626e-16]]])
+    D = as_model(W).pair_distances(pairs)[0]
+    threshold = 2.0 * D
+    radius = certified_radius(as_model(W), pairs, threshold=threshold, budget="shared")[0]
+    for fraction in (0.25, 0.75, 0.999):
+        eps = radius * fraction
+        assert exact_max_distance(W, pairs[0], eps, "shared", None) <= threshold
+    assert radius >= 0
