@@ -53,8 +53,12 @@ DATASETS = {
     "digits_8v9": lambda: load_digits(classes=(8, 9)),
 }
 MODELS = {
-    "RobustMetricLearner undefended (alpha=0)": lambda: RobustMetricLearner(alpha=0.0, random_state=0),
-    "RobustMetricLearner eig defence (alpha=1)": lambda: RobustMetricLearner(alpha=1.0, random_state=0),
+    "RobustMetricLearner undefended (alpha=0)": lambda: RobustMetricLearner(
+        alpha=0.0, random_state=0
+    ),
+    "RobustMetricLearner eig defence (alpha=1)": lambda: RobustMetricLearner(
+        alpha=1.0, random_state=0
+    ),
     "RobustMetricLearner certified (robust_eps=0.05)": lambda: RobustMetricLearner(
         robust_eps=0.05, random_state=0
     ),

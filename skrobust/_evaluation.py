@@ -19,7 +19,6 @@ PAPER_ATTACK = {"step_size": 0.01, "max_iter": 20, "n_neighbors": 10}
 PAPER_DEFENCE = {"regularization": "eig", "eig_k": 3, "alpha": 1.0}
 
 
-
 def strong_attacks(eps):
     """A stronger attack than the paper's, as an ensemble: a point counts as robust only if
     it survives every member. Longer runs with steps scaled to ``eps`` and a wider set of
