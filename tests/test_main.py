@@ -26,6 +26,7 @@ def test_report_on_bundled_data_prints_the_table_and_writes_the_figure(tmp_path,
     assert main(["--dataset", "wine", *FAST, "--output", str(figure)]) == 0
     out, err = capsys.readouterr()
     assert "paper attack" in out and "certified" in out
+    assert "Top-3 eigenvalues of M" in out
     for model in ("NT-ML (undefended)", "paper: eig k=3", "skrobust: certified"):
         assert model in out
         assert f"training {model}" in err  # progress goes to stderr
