@@ -328,7 +328,8 @@ class RobustMetricLearner(TransformerMixin, BaseEstimator):
         >>> from skrobust.datasets import load_wine, make_pairs
         >>> X, y = load_wine()
         >>> pairs, labels, _ = make_pairs(X, y, 200, random_state=0)
-        >>> learner = RobustMetricLearner(random_state=0).fit_pairs(pairs, labels)
+        >>> learner = RobustMetricLearner(alpha=0.0, robust_eps=0.05, random_state=0)
+        >>> learner = learner.fit_pairs(pairs, labels)
         >>> D = learner.pair_distance(pairs) ** 2
         >>> bool(((D <= learner.gamma) == (labels == 1)).mean() > 0.8)
         True
