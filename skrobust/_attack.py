@@ -22,6 +22,7 @@ from ._validation import (
     check_eps,
     check_feature_range,
     check_in_box,
+    check_knn_classifier,
     check_pairs,
     check_triplets,
 )
@@ -341,14 +342,7 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
                 )
             n_vote = min(_DEFAULT_VOTE_NEIGHBORS, X.shape[0])
             return KNeighborsClassifier(n_neighbors=n_vote).fit(self.metric_.transform(X), y)
-        if knn.weights != "uniform" or knn.effective_metric_ != "euclidean":
-            raise ValueError(
-                "mode='knn' attacks a KNeighborsClassifier with weights='uniform' and the "
-                f"Euclidean metric, got weights={knn.weights!r}, metric={knn.metric!r}."
-            )
-        if knn.outputs_2d_:
-            raise ValueError("mode='knn' needs a single-output KNeighborsClassifier.")
-        return knn
+        return check_knn_classifier(knn, "mode='knn'")
 
     def transform(self, X):
         """Adversarial versions of ``X`` at the budget ``eps``.

@@ -29,7 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._bounds import CERTIFICATE_RTOL, metric_norms
 from ._mahalanobis import MahalanobisMetric, mahalanobis_metric, unwrap_frozen
-from ._validation import _as_finite_float_array, check_eps
+from ._validation import _as_finite_float_array, check_eps, check_knn_classifier
 
 __all__ = ["certified_knn_accuracy", "certify_knn", "make_certified_scorer"]
 
@@ -54,13 +54,7 @@ def _split_knn_pipeline(estimator):
             "may precede the metric step), or a KNeighborsClassifier on raw features."
         )
     check_is_fitted(knn)
-    if knn.weights != "uniform" or knn.effective_metric_ != "euclidean":
-        raise ValueError(
-            "The kNN certificate needs a KNeighborsClassifier with weights='uniform' and the "
-            f"Euclidean metric, got weights={knn.weights!r}, metric={knn.metric!r}."
-        )
-    if knn.outputs_2d_:
-        raise ValueError("The kNN certificate needs a single-output KNeighborsClassifier.")
+    check_knn_classifier(knn, "The kNN certificate")
     if metric is None:
         n = knn.n_features_in_
         metric = MahalanobisMetric(np.eye(n), np.zeros(n))

@@ -130,5 +130,18 @@ def check_scalar_choice(value, name, choices):
     return value
 
 
+def check_knn_classifier(knn, purpose):
+    """Check that a fitted ``KNeighborsClassifier`` votes as the attack and the certificate
+    model it: uniform weights, Euclidean distance (over the embedding), one output."""
+    if knn.weights != "uniform" or knn.effective_metric_ != "euclidean":
+        raise ValueError(
+            f"{purpose} needs a KNeighborsClassifier with weights='uniform' and the Euclidean "
+            f"metric, got weights={knn.weights!r}, metric={knn.metric!r}."
+        )
+    if knn.outputs_2d_:
+        raise ValueError(f"{purpose} needs a single-output KNeighborsClassifier.")
+    return knn
+
+
 def is_number(value):
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
