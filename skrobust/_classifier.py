@@ -19,18 +19,15 @@ from ._bounds import (
     metric_norms,
     rounding_slack,
 )
-from ._mahalanobis import best_threshold, mahalanobis_metric, squared_pair_distances
+from ._mahalanobis import (
+    best_threshold,
+    is_metric_learn_pair_learner,
+    mahalanobis_metric,
+    squared_pair_distances,
+)
 from ._validation import check_feature_range, check_pair_labels, check_pairs
 
 __all__ = ["CertifiedPairClassifier"]
-
-
-def _is_metric_learn_pair_learner(estimator):
-    try:
-        from metric_learn.base_metric import _PairsClassifierMixin
-    except ImportError:  # pragma: no cover - metric-learn is a dependency
-        return False
-    return isinstance(estimator, _PairsClassifierMixin)
 
 
 def _check_dense_real(pairs):
@@ -228,7 +225,7 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
             return estimator
         if hasattr(estimator, "fit_pairs"):
             return clone(estimator).fit_pairs(pairs, y)
-        if _is_metric_learn_pair_learner(estimator):
+        if is_metric_learn_pair_learner(estimator):
             return clone(estimator).fit(pairs, y)
         raise TypeError(
             f"estimator {type(estimator).__name__} cannot be fitted on pairs: expected a "

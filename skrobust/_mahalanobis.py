@@ -10,6 +10,7 @@ wrapped in :class:`~sklearn.frozen.FrozenEstimator`, and a fitted
 from dataclasses import dataclass
 
 import numpy as np
+from metric_learn.base_metric import MahalanobisMixin, _PairsClassifierMixin
 from sklearn.frozen import FrozenEstimator
 from sklearn.neighbors import NeighborhoodComponentsAnalysis
 from sklearn.pipeline import Pipeline
@@ -75,19 +76,14 @@ def squared_pair_distances(components, pairs):
 _AFFINE_SCALERS = (MinMaxScaler, StandardScaler, MaxAbsScaler)
 
 
-def _is_metric_learn_mahalanobis(estimator):
-    try:
-        from metric_learn.base_metric import MahalanobisMixin
-    except ImportError:  # pragma: no cover - metric-learn is a dependency
-        return False
-    return isinstance(estimator, MahalanobisMixin)
+def is_metric_learn_pair_learner(estimator):
+    """Whether ``estimator`` is one of metric-learn's pair learners (ITML, MMC, SDML, ...)."""
+    return isinstance(estimator, _PairsClassifierMixin)
 
 
 def _metric_learn_threshold(estimator):
     """metric-learn's pair learners predict similar iff ``sqrt(D) <= threshold_``."""
-    from metric_learn.base_metric import _PairsClassifierMixin
-
-    if isinstance(estimator, _PairsClassifierMixin) and hasattr(estimator, "threshold_"):
+    if is_metric_learn_pair_learner(estimator) and hasattr(estimator, "threshold_"):
         t = float(estimator.threshold_)
         # A negative threshold on sqrt(D) means "never similar"; sign * t^2 keeps that.
         return float(np.sign(t) * t * t)
@@ -117,7 +113,7 @@ def _metric_step(estimator):
     """Return ``(W, threshold)`` of a single metric step, or raise a TypeError."""
     if getattr(estimator, "_skrobust_mahalanobis", False):
         return estimator._mahalanobis_parts()
-    if _is_metric_learn_mahalanobis(estimator):
+    if isinstance(estimator, MahalanobisMixin):
         check_is_fitted(estimator, "components_")
         return (
             np.asarray(estimator.components_, dtype=np.float64),
