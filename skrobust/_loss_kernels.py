@@ -7,55 +7,78 @@ from math import sqrt
 
 from numba import njit
 
+# Reassociation lets LLVM vectorise the row sums; no flag that assumes finite values.
+_FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 
-@njit(cache=True, nogil=True)
-def hinge_slopes_block(G, sq, y_idx, start, gamma, eK, degree):
-    """Turn a block of the Gram matrix into slopes of the hinge loss, in place.
 
-    ``G`` holds ``Z[start:start + b] @ Z[start:].T`` (rows ``i``, columns ``j >= start``),
-    so ``D_ij = sq_i + sq_j - 2 G_ij``. Each pair ``i < j`` enters once through
-    ``h_ij = 1 + y_ij (D'_ij - gamma)``, where ``D' = D`` when ``eK == 0`` and otherwise the
-    certified worst case ``D' = t |t|``, ``t = sqrt(D) + y eK`` (see ``certified_hinge``).
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _plain_row(c, sq, y, y_i, sq_i, gamma):
+    """One row of a tile for the paper's loss (``D' = D``); returns the sum of active terms.
 
-    On return ``G`` holds ``C_ij = y_ij dD'/dD`` where ``h_ij > 0`` (0 elsewhere and where
-    ``j <= i``); the row and column sums of ``C`` are added to ``degree``. Returns the sum of
-    the active hinge terms and the sum of ``2 |t|`` over active pairs (the slope in ``eK``).
-    Serial on purpose: it runs between two BLAS calls, whose spinning threads make a
-    parallel kernel here slower, not faster.
+    Written without branches (the selects compile to masks) so that LLVM vectorises it.
+    Its vectoriser is sensitive to the form: here the slope must go through a local before
+    the store (``_certified_row`` vectorises the other way round); check with
+    ``inspect_asm`` of an uncached copy after any edit.
     """
-    b, n_cols = G.shape
+    total = 0.0
+    for k in range(c.shape[0]):
+        # Rounding can make D of a coincident pair slightly negative.
+        d = max(sq_i + sq[k] - 2.0 * c[k], 0.0)
+        y_ik = 1.0 if y_i == y[k] else -1.0
+        h = 1.0 + y_ik * (d - gamma)
+        slope = y_ik if h > 0.0 else 0.0
+        total += h if h > 0.0 else 0.0
+        c[k] = slope
+    return total
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _certified_row(c, sq, y, y_i, sq_i, gamma, eK):
+    """One row of a tile for certified training (``D' = t |t|``, ``t = sqrt(D) + y eK``).
+
+    Returns the sum of active terms and the sum of ``2 |t|`` over them.
+    """
     total = 0.0
     k_slope = 0.0
-    for r in range(b):
-        i = start + r
-        sq_i = sq[i]
-        y_i = y_idx[i]
-        row_total = 0.0
-        row_sum = 0.0
-        for jj in range(r + 1):
-            G[r, jj] = 0.0
-        for jj in range(r + 1, n_cols):
-            j = start + jj
-            # Rounding can make D of a coincident pair slightly negative.
-            d = max(sq_i + sq[j] - 2.0 * G[r, jj], 0.0)
-            y = 1.0 if y_i == y_idx[j] else -1.0
-            slope = 1.0
-            abs_t = 0.0
-            if eK > 0.0:
-                s = sqrt(d)
-                t = s + y * eK
-                abs_t = abs(t)
-                d = t * abs_t
-                slope = abs_t / s if s > 0.0 else 0.0
-            h = 1.0 + y * (d - gamma)
-            c = 0.0
-            if h > 0.0:
-                row_total += h
-                c = y * slope
-                k_slope += 2.0 * abs_t
-            row_sum += c
-            degree[j] += c
-            G[r, jj] = c
-        total += row_total
-        degree[i] += row_sum
+    for k in range(c.shape[0]):
+        s = sqrt(max(sq_i + sq[k] - 2.0 * c[k], 0.0))
+        y_ik = 1.0 if y_i == y[k] else -1.0
+        t = s + y_ik * eK
+        abs_t = abs(t)
+        h = 1.0 + y_ik * (t * abs_t - gamma)
+        slope = abs_t / s if s > 0.0 else 0.0
+        total += h if h > 0.0 else 0.0
+        k_slope += 2.0 * abs_t if h > 0.0 else 0.0
+        c[k] = y_ik * slope if h > 0.0 else 0.0
+    return total, k_slope
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def hinge_slopes_tile(C, sq_rows, y_rows, sq_cols, y_cols, diagonal, gamma, eK):
+    """Turn a tile of the Gram matrix into slopes of the hinge loss, in place.
+
+    ``C`` holds ``Z_rows @ Z_cols.T``, so ``D_ij = sq_rows[i] + sq_cols[j] - 2 C_ij``. Each
+    pair enters through ``h_ij = 1 + y_ij (D'_ij - gamma)``, where ``D' = D`` when
+    ``eK == 0`` and otherwise the certified worst case ``D' = t |t|``,
+    ``t = sqrt(D) + y eK`` (see ``certified_hinge``). ``diagonal`` says the rows and columns
+    are the same points: only the strict upper triangle (each pair once) counts.
+
+    On return ``C`` holds ``y_ij dD'/dD`` where ``h_ij > 0`` and 0 elsewhere. Returns the
+    sum of the active hinge terms and the sum of ``2 |t|`` over active pairs (the slope in
+    ``eK``). Serial: the caller runs tiles on several threads.
+    """
+    total = 0.0
+    k_slope = 0.0
+    for r in range(C.shape[0]):
+        lo = r + 1 if diagonal else 0
+        C[r, :lo] = 0.0
+        row = C[r, lo:]
+        if eK == 0.0:
+            total += _plain_row(row, sq_cols[lo:], y_cols[lo:], y_rows[r], sq_rows[r], gamma)
+        else:
+            row_total, row_slope = _certified_row(
+                row, sq_cols[lo:], y_cols[lo:], y_rows[r], sq_rows[r], gamma, eK
+            )
+            total += row_total
+            k_slope += row_slope
     return total, k_slope

@@ -13,6 +13,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
+from threadpoolctl import threadpool_limits
 
 from skrobust import RobustMetricLearner
 from skrobust._learner import _all_pairs_loss_grad, _pair_list_loss_grad
@@ -116,18 +117,57 @@ def test_certified_training_makes_the_triangle_margin_hold_on_training_pairs(win
     assert certified_correct(robust) > certified_correct(plain) + 0.1
 
 
-def test_loss_is_computed_in_blocks_without_an_n2_by_d_array(monkeypatch):
-    import skrobust._learner as learner_module
-
-    monkeypatch.setattr(learner_module, "_BLOCK_ELEMENTS", 50_000)
+def test_loss_is_computed_in_tiles_without_an_n2_by_d_array():
     rng = np.random.default_rng(0)
-    n, d = 1500, 60  # an N^2 x d float64 tensor would take 1 GB
+    n, d = 1500, 60  # an N^2 x d float64 tensor would take 1 GB, the N x N matrix 18 MB
     X, y, W = rng.random((n, d)), rng.integers(0, 4, n), rng.standard_normal((d, d))
     tracemalloc.start()
     _all_pairs_loss_grad(X, y.astype(np.int64), W, 2.0)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert peak < 30e6, f"peak {peak / 1e6:.1f} MB"
+    assert peak < 15e6, f"peak {peak / 1e6:.1f} MB"
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+def test_tiles_cover_every_pair_once(monkeypatch, eps):
+    import skrobust._learner as learner_module
+
+    # 7 does not divide 40: full, diagonal and ragged edge tiles, dealt to all lanes.
+    monkeypatch.setattr(learner_module, "_TILE", 7)
+    rng = np.random.default_rng(3)
+    X, y, W = rng.random((40, 6)), rng.integers(0, 3, 40), rng.standard_normal((4, 6))
+    i, j = np.triu_indices(40, k=1)
+    sign = np.where(y[i] == y[j], 1.0, -1.0)
+    loss, grad = _all_pairs_loss_grad(X, y.astype(np.int64), W, 2.0, eps)
+    loss_list, grad_list = _pair_list_loss_grad(X[i] - X[j], sign, W, 2.0, eps)
+    assert loss == pytest.approx(loss_list, rel=1e-12)
+    np.testing.assert_allclose(grad, grad_list, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("n_threads", [2, 3])
+def test_all_pairs_loss_is_the_same_on_any_number_of_threads(monkeypatch, n_threads):
+    import skrobust._learner as learner_module
+
+    monkeypatch.setattr(learner_module, "_TILE", 16)
+    rng = np.random.default_rng(4)
+    X, y, W = rng.random((150, 8)), rng.integers(0, 3, 150), rng.standard_normal((8, 8))
+    y = y.astype(np.int64)
+    serial = _all_pairs_loss_grad(X, y, W, 2.0, 0.05)
+    with learner_module._lane_map(n_threads) as map_lanes:
+        threaded = _all_pairs_loss_grad(X, y, W, 2.0, 0.05, map_lanes=map_lanes)
+    assert threaded[0] == serial[0]
+    np.testing.assert_array_equal(threaded[1], serial[1])
+
+
+def test_threaded_fit_is_reproducible():
+    # Big enough (N^2 m >= 5e7) for the lanes to run on threads when BLAS may use two; the
+    # result must not depend on which thread finishes first.
+    rng = np.random.default_rng(5)
+    X, y = rng.random((900, 64)), rng.integers(0, 4, 900)
+    learner = RobustMetricLearner(alpha=0.5, robust_eps=0.02, max_iter=5, tol=None)
+    with threadpool_limits(limits=2, user_api="blas"):
+        first, second = (clone(learner).fit(X, y).components_ for _ in range(2))
+    np.testing.assert_array_equal(first, second)
 
 
 def test_defence_lowers_the_top_eigenvalues_below_nt_ml():
