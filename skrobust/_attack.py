@@ -8,6 +8,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
     check_consistent_length,
@@ -93,6 +94,19 @@ def _rowdot(A, B):
     return np.einsum("ij,ij->i", A, B)
 
 
+def _random_differences(X, eps_i, eps_j, lo, hi, rng, out):
+    """Random starts of restarts in pair space: ``z = x_i - x_j`` drawn uniformly from the
+    interval each coordinate can reach (``d_i`` and ``d_j`` within ``eps_i``, ``eps_j``
+    and the box), with the bounds written as the step kernel writes them, so the start
+    satisfies the kernel's clip exactly."""
+    x_i, x_j = X[:, 0, :], X[:, 1, :]
+    u = x_i - x_j
+    z_lo = u + np.maximum(-eps_i, lo - x_i) - np.minimum(eps_j, hi - x_j)
+    z_hi = u + np.minimum(eps_i, hi - x_i) - np.maximum(-eps_j, lo - x_j)
+    np.add(z_lo, rng.random_sample(u.shape) * (z_hi - z_lo), out=out)
+    np.clip(out, z_lo, z_hi, out=out)
+
+
 def _split_pipeline(estimator):
     """``(metric part, kNN classifier or None)`` of a model."""
     inner = unwrap_frozen(estimator)
@@ -176,8 +190,16 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
     feature_range : tuple (lo, hi) or None, default=(0.0, 1.0)
         The box the inputs lie in and the outputs are clipped to. Inputs outside it raise a
         ``ValueError`` (they are never clipped silently). ``None``: no box.
+    n_restarts : int, default=0
+        Extra runs of the attack for the inputs the first run (from the clean input) did not
+        flip, each from a point drawn uniformly at random within the budget (for the shared
+        budget, the ``eps/2 + eps/2`` split it starts with) and the box, with ``max_iter``
+        steps. An input takes the output of the first run that flips it, else that of the
+        run from the clean input, so restarts never weaken the attack and every property of
+        the output holds as without them.
     random_state : int, RandomState instance or None, default=None
-        Accepted for API compatibility; the attack is deterministic.
+        Draws the random starts of ``n_restarts`` (an int gives the same draws at every
+        call). Without restarts the attack is deterministic and this is unused.
     n_jobs : int or None, default=None
         Threads of the numba kernels (``None``: 1, ``-1``: all cores). Matrix products use
         the BLAS library's own threads. The kernels hold a lock while they run (numba's
@@ -239,6 +261,7 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
         "threshold": [numbers.Real, None],
         "n_neighbors": [Interval(numbers.Integral, 1, None, closed="left")],
         "feature_range": [tuple, list, None],
+        "n_restarts": [Interval(numbers.Integral, 0, None, closed="left")],
         "random_state": ["random_state"],
         "n_jobs": [numbers.Integral, None],
         "verbose": ["verbose"],
@@ -255,6 +278,7 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
         threshold=None,
         n_neighbors=10,
         feature_range=(0.0, 1.0),
+        n_restarts=0,
         random_state=None,
         n_jobs=None,
         verbose=0,
@@ -268,6 +292,7 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
         self.threshold = threshold
         self.n_neighbors = n_neighbors
         self.feature_range = feature_range
+        self.n_restarts = n_restarts
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
@@ -444,6 +469,7 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
         rows = min(n, max(1, _CHUNK_ELEMENTS // X.shape[2]))
         # Work arrays of one chunk, reused by every chunk and eps: memory stays bounded.
         buffers = [np.empty((rows, X.shape[2])) for _ in range(3)]
+        rng = check_random_state(self.random_state) if self.n_restarts else None
         for e, eps in enumerate(eps_values):
             if eps == 0.0 or self.max_iter == 0:
                 adversarial[e] = X
@@ -455,6 +481,19 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
                 D0[sl], D_after[e, sl] = self._attack_chunk(
                     X[sl], thresholds[sl], eps, triplets, adversarial[e, sl], buffers
                 )
+            for _ in range(self.n_restarts):
+                todo = np.flatnonzero((D_after[e] > thresholds) == (D0 > thresholds))
+                if not todo.size:
+                    break
+                for start in range(0, todo.size, rows):
+                    idx = todo[start : start + rows]
+                    out = np.empty((idx.size,) + X.shape[1:])
+                    _, D_run = self._attack_chunk(
+                        X[idx], thresholds[idx], eps, triplets, out, buffers, rng=rng
+                    )
+                    won = (D_run > thresholds[idx]) != (D0[idx] > thresholds[idx])
+                    adversarial[e, idx[won]] = out[won]
+                    D_after[e, idx[won]] = D_run[won]
             if D_before is None:
                 D_before = D0
         if D_before is None:
@@ -480,12 +519,14 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
             thresholds=thresholds,
         )
 
-    def _attack_chunk(self, X, thresholds, eps, triplets, out, buffers):
+    def _attack_chunk(self, X, thresholds, eps, triplets, out, buffers, rng=None):
         """Attack one chunk of pairs (or (anchor, positive) of triplets).
 
         Writes the adversarial pairs to ``out``; returns ``D`` of the clean pairs and ``D``
         of the returned ones (``z^T M z`` of ``z = x_i - x_j``, the formula of the step
         kernel). ``buffers`` are three work arrays with at least as many rows as ``X``.
+        With ``rng``, a restart: the clean pairs are only evaluated (their prediction sets
+        the direction, and they stay the fallback), and the steps start from a random point.
         """
         box = self._box
         lo, hi = box if box is not None else (-np.inf, np.inf)
@@ -501,11 +542,22 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
         np.subtract(X[:, 0, :], X[:, 1, :], out=Z)
         state = np.zeros((n, 5))
         n_threads = self._n_threads()
-        for it in range(self.max_iter + 1):
+        first = 0
+        if rng is not None:
+            self._gram(Z, out=G)
+            _kernels.run_parallel(
+                _kernels.pair_step, Z, G, X, budget, thresholds, state, 0.0, Z_best, 0,
+                n_threads=n_threads,
+            )  # fmt: skip
+            D_clean = state[:, 2].copy()
+            _random_differences(X, eps_i, eps_j, lo, hi, rng, out=Z)
+            first = 1
+        last = self.max_iter + first
+        for it in range(first, last + 1):
             self._gram(Z, out=G)
             _kernels.run_parallel(
                 _kernels.pair_step, Z, G, X, budget, thresholds, state,
-                0.0 if it == self.max_iter else step, Z_best, it, n_threads=n_threads,
+                0.0 if it == last else step, Z_best, it, n_threads=n_threads,
             )  # fmt: skip
             if it == 0:
                 D_clean = state[:, 2].copy()
@@ -516,7 +568,7 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
         split[:, 0], split[:, 1] = eps_i, eps_j
         if not triplets and self.budget == "shared" and box is not None:
             # The gradient of the last evaluation is the one at Z_best where that was last.
-            stale = (state[:, 4] != self.max_iter) & (state[:, 3] == 0)
+            stale = (state[:, 4] != last) & (state[:, 3] == 0)
             if stale.any():
                 G[stale] = self._gram(Z_best[stale])
             self._reshare(X, Z_best, G, state, split, eps, lo, hi)
@@ -590,6 +642,7 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
         sq_ref = _rowdot(E_ref, E_ref)
         rows = max(1, _CHUNK_ELEMENTS // max(d, E_ref.shape[0]))
         n_threads = self._n_threads()
+        rng = check_random_state(self.random_state) if self.n_restarts else None
         for e, eps in enumerate(eps_values):
             if eps == 0.0 or self.max_iter == 0:
                 continue
@@ -599,6 +652,20 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
                     X[sl], y_idx[sl], eps, E_ref, sq_ref, ref_labels, n_classes, n_threads
                 )
             pred_after[e] = knn.predict(metric.transform(adversarial[e]))
+            for _ in range(self.n_restarts):
+                todo = np.flatnonzero(pred_after[e] == pred_before)
+                if not todo.size:
+                    break
+                for start in range(0, todo.size, rows):
+                    idx = todo[start : start + rows]
+                    X_run = self._knn_chunk(
+                        X[idx], y_idx[idx], eps, E_ref, sq_ref, ref_labels, n_classes,
+                        n_threads, rng=rng,
+                    )  # fmt: skip
+                    pred_run = knn.predict(metric.transform(X_run))
+                    won = pred_run != pred_before[idx]
+                    adversarial[e, idx[won]] = X_run[won]
+                    pred_after[e, idx[won]] = pred_run[won]
         return AttackResult(
             mode=self.mode,
             eps=eps_values,
@@ -608,15 +675,22 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
             predictions_after=pred_after,
         )
 
-    def _knn_chunk(self, X0, y_idx, eps, E_ref, sq_ref, ref_labels, n_classes, n_threads):
-        """Eq. (23) on one chunk of points; return the adversarial points."""
+    def _knn_chunk(
+        self, X0, y_idx, eps, E_ref, sq_ref, ref_labels, n_classes, n_threads, rng=None
+    ):
+        """Eq. (23) on one chunk of points; return the adversarial points. With ``rng``, a
+        restart from a point drawn uniformly within the budget and the box."""
         W = self.metric_.components
         bias = self.metric_.bias
-        X = X0.copy()
         X_lo, X_hi = X0 - eps, X0 + eps
         if self._box is not None:
             np.maximum(X_lo, self._box[0], out=X_lo)
             np.minimum(X_hi, self._box[1], out=X_hi)
+        if rng is None:
+            X = X0.copy()
+        else:
+            X = X_lo + rng.random_sample(X0.shape) * (X_hi - X_lo)
+            np.clip(X, X_lo, X_hi, out=X)
         n = X.shape[0]
         X_best = np.empty_like(X)
         best_count = np.empty(n, dtype=np.int64)

@@ -62,32 +62,43 @@ def triplet_problems(draw):
     return W, box, draw(triplets_in_box(n_features, box=box))
 
 
+# Restarts (how many, and the seed of their random starts): every property below holds with
+# or without them.
+restarts = st.tuples(st.integers(0, 2), st.integers(0, 2**16))
+
+
 # -- properties (hypothesis) -----------------------------------------------------------
 
 
-@given(pair_problems(), attack_settings(), st.sampled_from(["shared", "per_point"]))
-def test_pair_outputs_lie_in_the_box_and_within_the_budget(problem, setting, budget):
+@given(pair_problems(), attack_settings(), st.sampled_from(["shared", "per_point"]), restarts)
+def test_pair_outputs_lie_in_the_box_and_within_the_budget(problem, setting, budget, restart):
     W, box, pairs, threshold = problem
     eps, step_size, max_iter = setting
+    n_restarts, seed = restart
     attack = AckMetricAttack(
         fixed_model(W), eps=eps, step_size=step_size, max_iter=max_iter, budget=budget,
-        threshold=threshold, feature_range=box,
+        threshold=threshold, feature_range=box, n_restarts=n_restarts, random_state=seed,
     ).fit()  # fmt: skip
-    adv = attack.transform(pairs)
+    result = attack.attack(pairs)
+    adv = result.adversarial[0]
     assert adv.shape == pairs.shape
     assert adv.min() >= box[0] and adv.max() <= box[1]
     assert np.all(budget_used(adv, pairs, budget) <= eps + TOL)
     if eps == 0.0:
         np.testing.assert_array_equal(adv, pairs)
+    # Restarts never lose a pair the run from the clean input flips.
+    plain = clone(attack).set_params(n_restarts=0).fit().attack(pairs)
+    assert np.all(result.success[0] | ~plain.success[0])
 
 
-@given(pair_problems(), attack_settings(), st.sampled_from(["shared", "per_point"]))
-def test_pair_attack_never_moves_the_distance_the_wrong_way(problem, setting, budget):
+@given(pair_problems(), attack_settings(), st.sampled_from(["shared", "per_point"]), restarts)
+def test_pair_attack_never_moves_the_distance_the_wrong_way(problem, setting, budget, restart):
     W, box, pairs, threshold = problem
     eps, step_size, max_iter = setting
+    n_restarts, seed = restart
     attack = AckMetricAttack(
         fixed_model(W), step_size=step_size, max_iter=max_iter, budget=budget,
-        threshold=threshold, feature_range=box,
+        threshold=threshold, feature_range=box, n_restarts=n_restarts, random_state=seed,
     ).fit()  # fmt: skip
     result = attack.attack(pairs, eps=[eps, 2 * eps])
     similar = result.distances_before <= threshold
@@ -128,13 +139,14 @@ def test_shared_budget_is_at_least_as_strong_as_the_fixed_half_split(problem, se
     assert np.all(gain[~r_fixed.success[0]] >= -scale[~r_fixed.success[0]])
 
 
-@given(triplet_problems(), attack_settings())
-def test_triplet_attack_moves_only_the_positive_within_budget(problem, setting):
+@given(triplet_problems(), attack_settings(), restarts)
+def test_triplet_attack_moves_only_the_positive_within_budget(problem, setting, restart):
     W, box, triplets = problem
     eps, step_size, max_iter = setting
+    n_restarts, seed = restart
     attack = AckMetricAttack(
         fixed_model(W), mode="triplets", step_size=step_size, max_iter=max_iter,
-        feature_range=box,
+        feature_range=box, n_restarts=n_restarts, random_state=seed,
     ).fit()  # fmt: skip
     result = attack.attack(triplets, eps=eps)
     adv = result.adversarial[0]
@@ -155,15 +167,18 @@ def test_triplet_attack_moves_only_the_positive_within_budget(problem, setting):
     st.floats(0.005, 0.2),
     st.integers(0, 10),
     st.sampled_from([None, (0.0, 1.0)]),
+    st.integers(0, 2),
 )
-def test_knn_outputs_lie_in_the_box_and_within_eps(seed, eps, step_size, max_iter, box):
+def test_knn_outputs_lie_in_the_box_and_within_eps(
+    seed, eps, step_size, max_iter, box, n_restarts
+):
     rng = np.random.default_rng(seed)
     X = rng.random((40, 3))
     y = (X[:, 0] + 0.3 * rng.random(40) > 0.6).astype(int)
     W = rng.normal(size=(3, 3))
     attack = AckMetricAttack(
         fixed_model(W), mode="knn", eps=eps, step_size=step_size, max_iter=max_iter,
-        n_neighbors=5, feature_range=box,
+        n_neighbors=5, feature_range=box, n_restarts=n_restarts, random_state=seed,
     ).fit(X[:25], y[:25])  # fmt: skip
     result = attack.attack(X[25:], y[25:])
     adv = result.adversarial[0]
@@ -254,6 +269,43 @@ def test_chunked_attack_equals_unchunked(wine, monkeypatch):
     monkeypatch.setattr(attack_module, "_CHUNK_ELEMENTS", 3 * X.shape[1])
     # BLAS may round a product of fewer rows differently, by an ulp.
     np.testing.assert_allclose(attack.transform(pairs), full, rtol=0, atol=1e-12)
+
+
+def test_random_restarts_flip_more_and_are_reproducible(wine):
+    X, y, nca, pairs, _ = wine
+    # Two short steps: the clean start reaches few pairs; random starts reach more.
+    attack = AckMetricAttack(
+        FrozenEstimator(nca), eps=0.1, max_iter=2, threshold=25.0, n_restarts=5, random_state=0
+    ).fit()
+    plain = clone(attack).set_params(n_restarts=0).fit().attack(pairs)
+    restarted = attack.attack(pairs)
+    assert np.all(restarted.success[0] | ~plain.success[0])
+    assert restarted.success[0].sum() > plain.success[0].sum()
+    # Pairs no run flips keep the output of the run from the clean input.
+    kept = ~restarted.success[0]
+    np.testing.assert_array_equal(restarted.adversarial[0][kept], plain.adversarial[0][kept])
+    # An int seed gives the same draws at every call; another seed, other starts.
+    np.testing.assert_array_equal(attack.attack(pairs).adversarial, restarted.adversarial)
+    other = clone(attack).set_params(random_state=1).fit().attack(pairs)
+    assert not np.array_equal(other.adversarial, restarted.adversarial)
+
+
+def test_without_restarts_random_state_is_unused(wine):
+    X, y, nca, pairs, _ = wine
+    attack = AckMetricAttack(FrozenEstimator(nca), threshold=25.0, random_state=0).fit()
+    other = clone(attack).set_params(random_state=1).fit()
+    np.testing.assert_array_equal(attack.transform(pairs), other.transform(pairs))
+
+
+def test_knn_restarts_flip_more_points(cancer_knn):
+    X, y, pipe = cancer_knn
+    params = dict(mode="knn", eps=0.05, max_iter=2, random_state=0)
+    plain = AckMetricAttack(FrozenEstimator(pipe), **params).fit().attack(X[1::2])
+    restarted = (
+        AckMetricAttack(FrozenEstimator(pipe), n_restarts=5, **params).fit().attack(X[1::2])
+    )
+    assert np.all(restarted.success[0] | ~plain.success[0])
+    assert restarted.success[0].sum() > plain.success[0].sum()
 
 
 def test_knn_attack_lowers_accuracy_and_uses_labels(cancer_knn):
