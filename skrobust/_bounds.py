@@ -1,6 +1,6 @@
 """Certificates: bounds on the squared distance an attacker can reach, and certified radii.
 
-Notation (DESIGN.md section 3). ``u = x_i - x_j``, ``v = d_i - d_j``, ``w = u + v``, so
+Notation. ``u = x_i - x_j``, ``v = d_i - d_j``, ``w = u + v``, so
 ``D = u^T M u`` and ``D' = w^T M w`` with ``M = W^T W``. The budget bounds ``||v||_inf`` by
 ``e``: ``e = eps`` for the shared budget ``||d_i||_inf + ||d_j||_inf <= eps`` (eq. 4) and
 ``e = 2 eps`` for the per-point budget ``||d_i||_inf <= eps, ||d_j||_inf <= eps``. The box

@@ -1,6 +1,7 @@
 """RobustMetricLearner: pairwise hinge metric learning with the paper's eigenvalue defence."""
 
 import numbers
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -26,12 +27,12 @@ from ._validation import check_pair_labels, check_pairs
 BEST_DEFENCE = {"alpha": 0.0, "robust_eps": 0.05}
 
 # Side of the square tiles of the N x N pair matrix: a tile of doubles (1.2 MB) stays in a
-# core's cache through the Gram product, the hinge kernel and the two slope products, and
-# memory stays near _N_LANES tiles whatever N is. 256 to 384 measured fastest for
-# N = 5,000, m = 64 on a 2-core machine (benchmarks/bench_fit.py).
+# core's cache through the Gram product, the hinge kernel and the two slope products. 256
+# to 384 measured fastest for N = 5,000, m = 64 on a 2-core machine (bench_fit.py).
 _TILE = 384
 # Independent sums the tiles are dealt to; threads run whole lanes, so the result is the
-# same for any number of threads up to this.
+# same for any number of threads. The loss's memory is one tile per running lane and
+# 2 + (running lanes) arrays of N x (m + 1) doubles, whatever N is.
 _N_LANES = 4
 # Steps over which the objective must stay within tol to count as converged.
 _N_ITER_CONVERGED = 10
@@ -84,7 +85,7 @@ def _all_pairs_loss_grad(X, y_idx, W, gamma, eps=0.0, map_lanes=map):
     """L1 of eq. (20) over all pairs ``i < j`` of ``X`` and its gradient with respect to W.
 
     ``sum_{i<j} c_ij (x_i - x_j)(x_i - x_j)^T = X^T L X`` with ``L = diag(C 1) - C`` the
-    Laplacian of the symmetric slope matrix ``C`` (DESIGN.md section 4), so the gradient
+    Laplacian of the symmetric slope matrix ``C``, so the gradient
     ``2 W X^T L X = 2 (L Z)^T X`` needs only the embedding ``Z = X W^T``: no ``N^2 x d``
     tensor. ``C`` is built in square tiles of its upper triangle (each pair once; a tile
     stays in cache through its three products), so memory stays bounded and the cost is
@@ -93,8 +94,9 @@ def _all_pairs_loss_grad(X, y_idx, W, gamma, eps=0.0, map_lanes=map):
     :func:`certified_hinge`.
 
     The tiles are dealt to ``_N_LANES`` lanes, each summing into its own buffer in a fixed
-    order; ``map_lanes`` (``map``, or a thread pool's ``map``) runs the lanes. The lanes are
-    then added in order, so the result does not depend on how many threads ran them.
+    order; ``map_lanes`` (``map``, or a thread pool's ``map``: lazy, in lane order) runs the
+    lanes, whose sums are added in lane order as they come, so the result does not depend
+    on how many threads ran them.
     """
     n = X.shape[0]
     K, dK = inf_to_2_norm_bound(W) if eps > 0 else (0.0, None)
@@ -126,12 +128,14 @@ def _all_pairs_loss_grad(X, y_idx, W, gamma, eps=0.0, map_lanes=map):
             CZ1[cols] += (Z1[rows].T @ C).T
         return CZ1, total, k_slope
 
-    results = list(map_lanes(run_lane, lanes))
-    CZ1 = results[0][0]
-    for other, _, _ in results[1:]:
-        CZ1 += other
-    total = sum(r[1] for r in results)
-    k_slope = sum(r[2] for r in results)
+    CZ1, total, k_slope = None, 0.0, 0.0
+    for lane_CZ1, lane_total, lane_slope in map_lanes(run_lane, lanes):
+        if CZ1 is None:
+            CZ1 = lane_CZ1
+        else:
+            CZ1 += lane_CZ1
+        total += lane_total
+        k_slope += lane_slope
     n_pairs = n * (n - 1) / 2.0
     LZ = CZ1[:, m:] * Z - CZ1[:, :m]
     grad = 2.0 * (LZ.T @ X) / n_pairs
@@ -147,6 +151,19 @@ def _blas_threads():
     return max(counts, default=1)
 
 
+def _lane_threads():
+    """Threads to run the lanes on: as many as BLAS may use, rounded down to a divisor of
+    ``_N_LANES`` (the lanes are equal: 3 threads would finish no sooner than 2). One off the
+    main thread: a fit there is already one of several parallel jobs, and BLAS limits are
+    process-wide, so two fits setting them at once would undo each other's."""
+    if threading.current_thread() is not threading.main_thread():
+        return 1
+    n_threads = min(_N_LANES, _blas_threads())
+    while _N_LANES % n_threads:
+        n_threads -= 1
+    return n_threads
+
+
 @contextmanager
 def _lane_map(n_threads):
     """A ``map`` over the all-pairs loss's lanes: the builtin, or ``n_threads`` threads with
@@ -160,7 +177,7 @@ def _lane_map(n_threads):
         threadpool_limits(limits=1, user_api="blas"),
         ThreadPoolExecutor(n_threads, thread_name_prefix="skrobust-loss") as pool,
     ):
-        yield lambda function, lanes: list(pool.map(function, lanes))
+        yield pool.map
 
 
 def _pair_list_loss_grad(U, sign, W, gamma, eps=0.0):
@@ -265,9 +282,10 @@ class RobustMetricLearner(TransformerMixin, BaseEstimator):
     :meth:`fit` costs ``O(N^2 m)`` per step over all ``N (N - 1) / 2`` pairs and never holds
     the ``N x N`` pair matrix: it is built in tiles, each turned into hinge slopes and used
     while it is in cache. Once ``N^2 m`` reaches ``5e7`` the tiles run on as many threads as
-    BLAS may use (at most 4; limit them with ``threadpoolctl.threadpool_limits``), with BLAS on
-    one thread inside each. The result does not depend on thread scheduling; a different
-    number of BLAS threads may change the last bits, as it does for any BLAS product.
+    BLAS may use (1, 2 or 4; limit them with ``threadpoolctl.threadpool_limits``), with BLAS
+    on one thread inside each; a fit started off the main thread (joblib's threading
+    backend) runs on one. The tiles are summed in a fixed order and BLAS runs on one thread
+    throughout, so the fitted ``W`` is the same, to the last bit, on any number of threads.
 
     References
     ----------
@@ -499,13 +517,15 @@ class RobustMetricLearner(TransformerMixin, BaseEstimator):
                 f"n_components={n_components} must be at most n_features={n_features}."
             )
         weights = self._regularizer_weights(n_features)
-        W = self._initial_components(X, n_components, mean_distance)
         small = len(X) ** 2 * n_components < _SINGLE_THREAD_WORK
         with threadpool_limits(limits=1 if small else None, user_api="blas"):
-            n_threads = 1 if small or not lanes else min(_N_LANES, _blas_threads())
+            n_threads = 1 if small or not lanes else _lane_threads()
             if self.verbose and lanes:
                 print(f"[RobustMetricLearner] all-pairs loss on {n_threads} thread(s)")
             with _lane_map(n_threads) as map_lanes:
+                # Inside the limits: with lanes, BLAS runs on one thread throughout, so the
+                # result is the same on any number of threads.
+                W = self._initial_components(X, n_components, mean_distance)
                 if lanes:
                     loss_grad = partial(loss_grad, map_lanes=map_lanes)
                 W = self._descend(W, loss_grad, weights)

@@ -1,6 +1,6 @@
 """Exact worst cases of the squared distance under a budget, for small ``n_features``.
 
-The tests check every bound against these (DESIGN.md section 3):
+The tests check every bound against these (notation of :mod:`skrobust._bounds`):
 
 - maximum of ``D``: ``D`` is convex in ``w = x_i' - x_j'``. Per point, the reachable ``w``
   form a box, so the maximum is at one of its ``2^d`` vertices. Under the shared budget the
