@@ -5,9 +5,10 @@ NT-ML (no defence), Spe-ML and Fro-ML (``alpha = b = 0.2``), the paper's eigenva
 with 1, 3 and 5 eigenvalues (``alpha_j = 1/k``), and skrobust's certified training, all with
 the table 5 settings (learning rate 0.01, 500 iterations, 3-NN). For each it reports, at
 ``eps = 0.1``: clean 3-NN accuracy, accuracy under the paper's kNN attack (eq. 23: 20 steps
-of 0.01, M = 10), accuracy under a stronger attack (an ensemble of longer attacks, see
-``skrobust._evaluation.strong_attacks``) and certified kNN accuracy (the fraction of test
-points whose vote provably cannot flip). Means and standard errors over the splits.
+of 0.01, M = 10), accuracy under a stronger attack (an ensemble of longer attacks and random
+restarts, see ``skrobust._evaluation.strong_attacks``) and certified kNN accuracy (the
+fraction of test points whose vote provably cannot flip). Means and standard errors over
+the splits.
 
 The paper's Parkinson, Ionosphere and Heart sets are not bundled; pass ``--csv PATH`` (features,
 last column the label) to run the same table on one of them.

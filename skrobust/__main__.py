@@ -59,8 +59,8 @@ def _parser():
             "defence and skrobust's certified training on half of a data set scaled to "
             "[0, 1]; on the other half, measure the 3-NN accuracy clean, under the paper's "
             "kNN attack (eq. 23: 20 steps of 0.01), under a stronger attack (an ensemble of "
-            "longer ones) and certified (no perturbation within eps can flip the vote), for "
-            "each eps of a grid. Prints one table and writes one figure."
+            "longer ones and random restarts) and certified (no perturbation within eps can "
+            "flip the vote), for each eps of a grid. Prints one table and writes one figure."
         ),
     )
     source = parser.add_mutually_exclusive_group()

@@ -21,8 +21,9 @@ PAPER_DEFENCE = {"regularization": "eig", "eig_k": 3, "alpha": 1.0}
 
 def strong_attacks(eps):
     """A stronger attack than the paper's, as an ensemble: a point counts as robust only if
-    it survives every member. Longer runs with steps scaled to ``eps`` and a wider set of
-    references find adversarial points the paper's 20 steps of 0.01 miss."""
+    it survives every member. Longer runs with steps scaled to ``eps``, a wider set of
+    references, and five random restarts (seeded, so tables are reproducible) find
+    adversarial points the paper's 20 steps of 0.01 from the clean point miss."""
     if eps == 0:
         return [PAPER_ATTACK]
     return [
@@ -30,6 +31,13 @@ def strong_attacks(eps):
         {"step_size": eps / 10, "max_iter": 100, "n_neighbors": 10},
         {"step_size": eps / 4, "max_iter": 100, "n_neighbors": 20},
         {"step_size": eps / 20, "max_iter": 200, "n_neighbors": 30},
+        {
+            "step_size": eps / 10,
+            "max_iter": 100,
+            "n_neighbors": 10,
+            "n_restarts": 5,
+            "random_state": 0,
+        },
     ]
 
 
