@@ -118,6 +118,16 @@ def test_loss_is_computed_in_tiles_without_an_n2_by_d_array():
     assert peak < 9e6, f"peak {peak / 1e6:.1f} MB"  # half the N x N matrix
 
 
+def loss_both_ways(X, y, W, eps):
+    """The all-pairs loss and gradient, and the pair-list core's over every pair ``i < j``."""
+    i, j = np.triu_indices(len(X), k=1)
+    sign = np.where(y[i] == y[j], 1.0, -1.0)
+    return (
+        _all_pairs_loss_grad(X, np.asarray(y, dtype=np.int64), W, 2.0, eps),
+        _pair_list_loss_grad(X[i] - X[j], sign, W, 2.0, eps),
+    )
+
+
 @pytest.mark.parametrize("eps", [0.0, 0.1])
 @pytest.mark.parametrize("n", [2, 6, 7, 8, 14, 15, 40])
 def test_tiles_cover_every_pair_once(monkeypatch, n, eps):
@@ -127,11 +137,7 @@ def test_tiles_cover_every_pair_once(monkeypatch, n, eps):
     monkeypatch.setattr(learner_module, "_TILE", 7)
     rng = np.random.default_rng(n)
     X, W = rng.random((n, 6)), rng.standard_normal((4, 6))
-    y = np.arange(n) % 3
-    i, j = np.triu_indices(n, k=1)
-    sign = np.where(y[i] == y[j], 1.0, -1.0)
-    loss, grad = _all_pairs_loss_grad(X, y.astype(np.int64), W, 2.0, eps)
-    loss_list, grad_list = _pair_list_loss_grad(X[i] - X[j], sign, W, 2.0, eps)
+    (loss, grad), (loss_list, grad_list) = loss_both_ways(X, np.arange(n) % 3, W, eps)
     assert loss == pytest.approx(loss_list, rel=1e-12)
     np.testing.assert_allclose(grad, grad_list, rtol=1e-10, atol=1e-12)
 
@@ -145,24 +151,15 @@ def test_coincident_points_have_finite_zero_slopes(monkeypatch, eps):
     # makes t = sqrt(D) - eps K negative for every dissimilar pair.
     X = np.array([[0, 0], [0, 0], [1, 2], [1, 2], [3, 1], [0, 0], [2, 2], [1, 2], [3, 3.0]])
     y = np.array([0, 0, 1, 0, 1, 1, 0, 1, 0])
-    W = np.eye(2)
-    i, j = np.triu_indices(len(X), k=1)
-    sign = np.where(y[i] == y[j], 1.0, -1.0)
-    loss, grad = _all_pairs_loss_grad(X, y.astype(np.int64), W, 2.0, eps)
-    loss_list, grad_list = _pair_list_loss_grad(X[i] - X[j], sign, W, 2.0, eps)
+    (loss, grad), (loss_list, grad_list) = loss_both_ways(X, y, np.eye(2), eps)
     assert np.isfinite(loss) and np.all(np.isfinite(grad))
     assert loss == pytest.approx(loss_list, rel=1e-12)
     np.testing.assert_allclose(grad, grad_list, rtol=1e-12, atol=1e-12)
     # Float duplicates: D = |z_i|^2 + |z_j|^2 - 2 z_i.z_j rounds to a few ulps either side
     # of 0, which the kernel must neither take the root of nor amplify into a wrong slope.
     rng = np.random.default_rng(7)
-    X = rng.random((12, 5))[np.arange(24) % 12]
-    y = rng.integers(0, 2, 24)
-    W = rng.standard_normal((5, 5))
-    i, j = np.triu_indices(len(X), k=1)
-    sign = np.where(y[i] == y[j], 1.0, -1.0)
-    loss, grad = _all_pairs_loss_grad(X, y.astype(np.int64), W, 2.0, eps)
-    loss_list, grad_list = _pair_list_loss_grad(X[i] - X[j], sign, W, 2.0, eps)
+    X, y = rng.random((12, 5))[np.arange(24) % 12], rng.integers(0, 2, 24)
+    (loss, grad), (loss_list, grad_list) = loss_both_ways(X, y, rng.standard_normal((5, 5)), eps)
     assert np.isfinite(loss) and np.all(np.isfinite(grad))
     assert loss == pytest.approx(loss_list, rel=1e-9)
     np.testing.assert_allclose(grad, grad_list, rtol=1e-6, atol=1e-9)
