@@ -67,18 +67,25 @@ def triplet_problems(draw):
 restarts = st.tuples(st.integers(0, 2), st.integers(0, 2**16))
 
 
+def pair_attack(problem, setting, budget, restart):
+    """The fitted attack of a pair property test (``eps`` is the default of ``attack``)."""
+    W, box, _, threshold = problem
+    eps, step_size, max_iter = setting
+    n_restarts, seed = restart
+    return AckMetricAttack(
+        fixed_model(W), eps=eps, step_size=step_size, max_iter=max_iter, budget=budget,
+        threshold=threshold, feature_range=box, n_restarts=n_restarts, random_state=seed,
+    ).fit()  # fmt: skip
+
+
 # -- properties (hypothesis) -----------------------------------------------------------
 
 
 @given(pair_problems(), attack_settings(), st.sampled_from(["shared", "per_point"]), restarts)
 def test_pair_outputs_lie_in_the_box_and_within_the_budget(problem, setting, budget, restart):
     W, box, pairs, threshold = problem
-    eps, step_size, max_iter = setting
-    n_restarts, seed = restart
-    attack = AckMetricAttack(
-        fixed_model(W), eps=eps, step_size=step_size, max_iter=max_iter, budget=budget,
-        threshold=threshold, feature_range=box, n_restarts=n_restarts, random_state=seed,
-    ).fit()  # fmt: skip
+    eps = setting[0]
+    attack = pair_attack(problem, setting, budget, restart)
     result = attack.attack(pairs)
     adv = result.adversarial[0]
     assert adv.shape == pairs.shape
@@ -94,12 +101,8 @@ def test_pair_outputs_lie_in_the_box_and_within_the_budget(problem, setting, bud
 @given(pair_problems(), attack_settings(), st.sampled_from(["shared", "per_point"]), restarts)
 def test_pair_attack_never_moves_the_distance_the_wrong_way(problem, setting, budget, restart):
     W, box, pairs, threshold = problem
-    eps, step_size, max_iter = setting
-    n_restarts, seed = restart
-    attack = AckMetricAttack(
-        fixed_model(W), step_size=step_size, max_iter=max_iter, budget=budget,
-        threshold=threshold, feature_range=box, n_restarts=n_restarts, random_state=seed,
-    ).fit()  # fmt: skip
+    eps = setting[0]
+    attack = pair_attack(problem, setting, budget, restart)
     result = attack.attack(pairs, eps=[eps, 2 * eps])
     similar = result.distances_before <= threshold
     for D in result.distances_after:
