@@ -18,7 +18,7 @@ from sklearn.utils.validation import (
 )
 
 from . import _kernels
-from ._mahalanobis import mahalanobis_metric, unwrap_frozen
+from ._mahalanobis import decision_threshold, mahalanobis_metric, unwrap_frozen
 from ._validation import (
     check_eps,
     check_feature_range,
@@ -66,7 +66,9 @@ class AttackResult:
     distances_after : ndarray of shape (n_eps, n_inputs) or None
         The same on the adversarial inputs.
     thresholds : ndarray of shape (n_inputs,) or None
-        What ``D`` is compared with: the pair threshold (pairs), ``D(anchor, negative)``
+        What ``D`` is compared with (``D > thresholds`` is dissimilar): the pair threshold
+        widened by the tie band ``TIE_RTOL * |threshold|`` (pairs: a pair within rounding
+        of the threshold is a tie, predicted similar in every batch), ``D(anchor, negative)``
         (triplets; the anchor and the negative do not move). ``None`` in kNN mode.
     predictions_before : ndarray of shape (n_inputs,) or None
         kNN mode: the classifier's prediction on the clean points; else ``None``.
@@ -461,7 +463,8 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
             negatives = X[:, 2:, :]
             X = np.ascontiguousarray(X[:, :2, :])
         else:
-            thresholds = np.full(n, self.threshold_, dtype=np.float64)
+            # Widened by the tie band: a pair within rounding of the threshold is similar.
+            thresholds = np.full(n, decision_threshold(self.threshold_), dtype=np.float64)
             X = np.ascontiguousarray(X)
         adversarial = np.empty((len(eps_values),) + X.shape)
         D_before = None

@@ -20,11 +20,22 @@ from sklearn.utils.validation import check_is_fitted
 __all__ = [
     "MahalanobisMetric",
     "unwrap_frozen",
+    "TIE_RTOL",
     "best_threshold",
     "calibrate_threshold",
+    "decision_threshold",
     "mahalanobis_metric",
     "squared_pair_distances",
+    "threshold_ties",
 ]
+
+# A pair whose D lies within TIE_RTOL * |threshold| of the threshold is a tie. Two correct
+# computations of D differ by a few ulps (a batch of 60 or one pair, BLAS summing in another
+# order, metric-learn's embedding or skrobust's difference), and metric-learn calibrates
+# threshold_ at a training pair's own distance, so exact ties are common: a tie is predicted
+# similar (the D <= threshold side) in every batch, and never certified (the certificates'
+# margin, CERTIFICATE_RTOL * (|threshold| + D), is at least as wide).
+TIE_RTOL = 1e-9
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,6 +82,20 @@ def squared_pair_distances(components, pairs):
     """``D = ||W (a - b)||^2`` for each pair ``(a, b)`` of ``pairs``."""
     diff = (pairs[:, 0, :] - pairs[:, 1, :]) @ components.T
     return np.einsum("ij,ij->i", diff, diff)
+
+
+def decision_threshold(threshold):
+    """The threshold on ``D`` that decides pairs: similar iff ``D <= decision_threshold``.
+
+    ``threshold`` widened by the tie band, so a pair within rounding of the threshold is
+    predicted similar whatever batch its distance was computed in.
+    """
+    return threshold + TIE_RTOL * abs(threshold)
+
+
+def threshold_ties(D, threshold):
+    """Which squared distances ``D`` are ties: within ``TIE_RTOL * |threshold|`` of it."""
+    return np.abs(np.asarray(D, dtype=np.float64) - threshold) <= TIE_RTOL * abs(threshold)
 
 
 _AFFINE_SCALERS = (MinMaxScaler, StandardScaler, MaxAbsScaler)

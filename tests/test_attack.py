@@ -18,6 +18,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skrobust import AckMetricAttack, AttackResult, mahalanobis_metric
 from skrobust import _attack as attack_module
+from skrobust._mahalanobis import threshold_ties
 from skrobust.datasets import load_breast_cancer, load_wine, make_pairs, make_triplets
 
 from .strategies import attack_settings, boxes, components, pairs_in_box, triplets_in_box
@@ -349,9 +350,23 @@ def test_metric_learn_pair_threshold_is_used(wine):
     attack = AckMetricAttack(FrozenEstimator(itml)).fit()
     assert attack.threshold_ == pytest.approx(itml.threshold_**2)
     result = attack.attack(pairs)
-    np.testing.assert_array_equal(
-        result.distances_before > attack.threshold_, itml.predict(pairs) == -1
-    )
+    dissimilar = result.distances_before > result.thresholds
+    # Away from ties the attack's clean predictions are metric-learn's; ties are similar.
+    ties = threshold_ties(result.distances_before, attack.threshold_)
+    assert ties.any()  # metric-learn puts its threshold at a training pair's distance
+    assert not dissimilar[ties].any()
+    np.testing.assert_array_equal(dissimilar[~ties], itml.predict(pairs)[~ties] == -1)
+
+
+def test_pair_at_the_threshold_is_similar_whatever_the_batch():
+    W = np.array([[1.0, 0.5], [0.0, 2.0]])
+    pairs = np.array([[[0.2, 0.3], [0.6, 0.1]], [[0.0, 0.0], [0.3, 0.9]]])
+    D = mahalanobis_metric(fixed_model(W)).pair_distances(pairs)
+    # The first pair sits a few ulps above the threshold: a rounding tie, similar.
+    attack = AckMetricAttack(fixed_model(W), threshold=D[0] * (1 - 4e-16), max_iter=0).fit()
+    for batch in (pairs, pairs[:1]):
+        result = attack.attack(batch)
+        assert result.distances_before[0] <= result.thresholds[0]
 
 
 # -- threads -------------------------------------------------------------------------

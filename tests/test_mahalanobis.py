@@ -18,7 +18,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, Normalizer, StandardScaler
 
 from skrobust import RobustMetricLearner, calibrate_threshold, mahalanobis_metric
-from skrobust._mahalanobis import best_threshold
+from skrobust._mahalanobis import best_threshold, decision_threshold, threshold_ties
 from skrobust.datasets import load_wine, make_pairs
 
 SUPERVISED = {
@@ -95,8 +95,23 @@ def test_pair_learner_threshold_is_read_squared(learner, wine_pairs):
         own = model.predict(pairs)
     metric = mahalanobis_metric(FrozenEstimator(model))
     assert metric.threshold == pytest.approx(model.threshold_**2)
-    predicted = np.where(metric.pair_distances(pairs) <= metric.threshold, 1, -1)
-    np.testing.assert_array_equal(predicted, own)
+    D = metric.pair_distances(pairs)
+    predicted = np.where(D <= decision_threshold(metric.threshold), 1, -1)
+    # metric-learn calibrates threshold_ at a training pair's own distance: that pair is a tie
+    # (its D, computed another way, lands a few ulps either side), decided similar.
+    ties = threshold_ties(D, metric.threshold)
+    assert ties.any()
+    np.testing.assert_array_equal(predicted[ties], 1)
+    np.testing.assert_array_equal(predicted[~ties], own[~ties])
+
+
+def test_ties_are_the_pairs_within_rounding_of_the_threshold():
+    t = 0.7316099628651198
+    D = t * np.array([1 - 1e-6, 1 - 1e-12, 1.0, 1 + 1e-12, 1 + 1e-6])
+    np.testing.assert_array_equal(threshold_ties(D, t), [False, True, True, True, False])
+    np.testing.assert_array_equal(D <= decision_threshold(t), [True, True, True, True, False])
+    assert decision_threshold(-2.0) < -2.0 + 1e-8  # a negative threshold stays "never similar"
+    assert not threshold_ties(0.0, -2.0)
 
 
 def test_skrobust_learner_threshold_is_gamma(wine):
