@@ -321,7 +321,33 @@ def test_knn_attack_lowers_accuracy_and_uses_labels(cancer_knn):
     assert adv < clean - 0.1
     # Without y the attack targets the predictions; transform does that.
     out = attack.transform(X[1::2])
-    assert np.mean(pipe.predict(out) != pipe.predict(X[1::2])) > 0.1
+    pred = pipe.predict(X[1::2])
+    assert np.mean(pipe.predict(out) != pred) > 0.1
+    # y decides the direction: told each point belongs to the class it is not predicted as,
+    # the attack pulls it toward its prediction and flips none.
+    assert attack.attack(X[1::2], pred).success_rate[0] > 0.1
+    assert attack.attack(X[1::2], 1 - pred).success_rate[0] == 0.0
+
+
+def test_knn_attack_rejects_labels_the_classifier_never_saw(cancer_knn):
+    X, y, pipe = cancer_knn
+    attack = AckMetricAttack(FrozenEstimator(pipe), mode="knn").fit()
+    with pytest.raises(ValueError, match=r"labels the classifier never saw: \[7\]"):
+        attack.attack(X[1:9:2], [0, 1, 7, 1])
+
+
+def test_plain_knn_classifier_is_attacked_as_the_identity_metric(cancer_knn):
+    X, y, _ = cancer_knn
+    knn = KNeighborsClassifier(3).fit(X[::2], y[::2])
+    identity = make_pipeline(fixed_model(np.eye(X.shape[1])), knn)
+    plain = AckMetricAttack(FrozenEstimator(knn), mode="knn", eps=0.05).fit()
+    np.testing.assert_array_equal(plain.metric_.components, np.eye(X.shape[1]))
+    expected = AckMetricAttack(FrozenEstimator(identity), mode="knn", eps=0.05).fit()
+    result = plain.attack(X[1::2], y[1::2])
+    np.testing.assert_array_equal(
+        result.adversarial, expected.attack(X[1::2], y[1::2]).adversarial
+    )
+    assert result.success_rate[0] > 0
 
 
 def test_knn_pipeline_with_scaler_attacks_raw_inputs():
@@ -467,12 +493,14 @@ def test_inputs_outside_the_box_raise(wine):
         ({"mode": "pair"}, "mode"),
         ({"budget": "both"}, "budget"),
         ({"n_neighbors": 0}, "n_neighbors"),
+        ({"threshold": float("nan")}, "threshold"),
+        ({"n_jobs": 0}, "n_jobs"),
     ],
 )
 def test_invalid_parameters_name_the_parameter(wine, params, match):
     _, _, nca, _, _ = wine
     with pytest.raises(InvalidParameterError, match=match):
-        AckMetricAttack(FrozenEstimator(nca), threshold=1.0, **params).fit()
+        AckMetricAttack(FrozenEstimator(nca), **{"threshold": 1.0, **params}).fit()
 
 
 def test_input_errors(wine):
@@ -491,9 +519,53 @@ def test_input_errors(wine):
     with pytest.raises(ValueError, match="references"):
         AckMetricAttack(FrozenEstimator(nca), mode="knn").fit()
     triplets, _ = make_triplets(X, y, 3, random_state=0)
+    triplet_attack = AckMetricAttack(FrozenEstimator(nca), mode="triplets").fit()
     with pytest.raises(ValueError, match="triplets"):
-        AckMetricAttack(FrozenEstimator(nca), mode="triplets").fit().transform(pairs)
-    assert triplets.shape[1] == 3
+        triplet_attack.transform(pairs)
+    with pytest.raises(ValueError, match="pairs"):
+        attack.attack(triplets)
+    assert triplet_attack.transform(triplets).shape == triplets.shape
+    with pytest.raises(ValueError, match="Complex data not supported"):
+        attack.attack(pairs.astype(complex))
+    with pytest.raises(TypeError, match="strings"):
+        attack.attack(pairs.astype(str))
+    with pytest.raises(TypeError, match="eps must be a real number"):
+        attack.attack(pairs, eps=0.1 + 0j)
+
+
+def test_min_max_scaler_overshoot_is_accepted_never_clipped(wine):
+    X, y, nca, _, _ = wine
+    rng = np.random.default_rng(0)
+    # scikit-learn's MinMaxScaler (x * scale + min) rounds past 1 on some data.
+    for _ in range(100):
+        raw = rng.normal(size=(40, X.shape[1])) * rng.uniform(0.1, 100)
+        scaled = MinMaxScaler().fit_transform(raw)
+        if scaled.max() > 1.0:
+            break
+    assert scaled.max() > 1.0
+    pairs = scaled.reshape(20, 2, -1)
+    attack = AckMetricAttack(FrozenEstimator(nca), threshold=1.0).fit()
+    result = attack.attack(pairs, eps=[0.0, 0.1])
+    np.testing.assert_array_equal(result.adversarial[0], pairs)  # not clipped
+    assert result.adversarial.max() <= scaled.max() and result.adversarial.min() >= 0.0
+    assert result.success_rate[1] > 0
+    knn = AckMetricAttack(FrozenEstimator(nca), mode="knn").fit(X, y)
+    assert knn.transform(scaled).max() <= scaled.max()
+    # Beyond a few ulps: an error that shows the value in full.
+    with pytest.raises(ValueError, match=r"1\.000000001\b"):
+        attack.attack(np.where(pairs == scaled.max(), 1.000000001, pairs))
+    with pytest.raises(ValueError, match=r"1\.0000000000000018"):
+        attack.attack(np.where(pairs == scaled.max(), 1.0000000000000018, pairs))
+
+
+@pytest.mark.parametrize("n_jobs, threads", [(None, 1), (3, 3), (20, 8), (-1, 8), (-2, 7)])
+def test_n_jobs_has_scikit_learns_meaning(wine, monkeypatch, n_jobs, threads):
+    from numba import config
+
+    monkeypatch.setattr(config, "NUMBA_NUM_THREADS", 8)
+    _, _, nca, _, _ = wine
+    attack = AckMetricAttack(FrozenEstimator(nca), threshold=1.0, n_jobs=n_jobs).fit()
+    assert attack._n_threads() == threads
 
 
 def test_kernel_threads_and_verbose_do_not_change_results(wine, capsys):
