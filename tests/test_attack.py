@@ -20,20 +20,13 @@ from skrobust import AckMetricAttack, AttackResult, mahalanobis_metric
 from skrobust import _attack as attack_module
 from skrobust._mahalanobis import threshold_ties
 from skrobust.datasets import load_breast_cancer, load_wine, make_pairs, make_triplets
+from skrobust.testing import FixedMetric
 
 from .strategies import attack_settings, boxes, components, pairs_in_box, triplets_in_box
 
 # Tolerance of the budget checks: outputs are x + d with |d| <= eps exactly; the subtraction
 # (x + d) - x that the test makes rounds by a few ulps of x.
 TOL = 1e-12
-
-
-def fixed_model(W):
-    """A fitted Mahalanobis model with the given ``W`` (sklearn's NCA, fitted by hand)."""
-    model = NeighborhoodComponentsAnalysis()
-    model.components_ = np.asarray(W, dtype=np.float64)
-    model.n_features_in_ = model.components_.shape[1]
-    return FrozenEstimator(model)
 
 
 def budget_used(adv, X, budget):
@@ -49,7 +42,7 @@ def pair_problems(draw):
     W = draw(components(n_features, draw(st.integers(1, n_features + 1))))
     box = draw(boxes())
     pairs = draw(pairs_in_box(n_features, box=box))
-    D = mahalanobis_metric(fixed_model(W)).pair_distances(pairs)
+    D = mahalanobis_metric(FixedMetric(W)).pair_distances(pairs)
     q = draw(st.floats(0.0, 1.0))
     threshold = float(np.quantile(D, q)) + draw(st.sampled_from([0.0, 1e-3, -1e-3]))
     return W, box, pairs, threshold
@@ -74,7 +67,7 @@ def pair_attack(problem, setting, budget, restart):
     eps, step_size, max_iter = setting
     n_restarts, seed = restart
     return AckMetricAttack(
-        fixed_model(W), eps=eps, step_size=step_size, max_iter=max_iter, budget=budget,
+        FixedMetric(W), eps=eps, step_size=step_size, max_iter=max_iter, budget=budget,
         threshold=threshold, feature_range=box, n_restarts=n_restarts, random_state=seed,
     ).fit()  # fmt: skip
 
@@ -113,7 +106,7 @@ def test_pair_attack_never_moves_the_distance_the_wrong_way(problem, setting, bu
     # returned pairs (up to rounding: recomputed here by another formula, ||W z||^2).
     after = result.distances_after[1]
     np.testing.assert_array_equal(result.success[1], (after > threshold) == similar)
-    D_out = mahalanobis_metric(fixed_model(W)).pair_distances(result.adversarial[1])
+    D_out = mahalanobis_metric(FixedMetric(W)).pair_distances(result.adversarial[1])
     np.testing.assert_allclose(D_out, after, rtol=1e-9, atol=1e-12)
     clear = np.abs(D_out - threshold) > 1e-9 * (1.0 + abs(threshold))
     np.testing.assert_array_equal(
@@ -130,9 +123,9 @@ def test_shared_budget_is_at_least_as_strong_as_the_fixed_half_split(problem, se
     W, box, pairs, threshold = problem
     eps, step_size, max_iter = setting
     params = dict(step_size=step_size, max_iter=max_iter, threshold=threshold, feature_range=box)
-    shared = AckMetricAttack(fixed_model(W), budget="shared", **params).fit()
+    shared = AckMetricAttack(FixedMetric(W), budget="shared", **params).fit()
     # per_point at eps / 2 is exactly the fixed split eps/2 + eps/2.
-    fixed = AckMetricAttack(fixed_model(W), budget="per_point", **params).fit()
+    fixed = AckMetricAttack(FixedMetric(W), budget="per_point", **params).fit()
     r_shared = shared.attack(pairs, eps=eps)
     r_fixed = fixed.attack(pairs, eps=eps / 2)
     assert r_shared.success.sum() >= r_fixed.success.sum()
@@ -149,7 +142,7 @@ def test_triplet_attack_moves_only_the_positive_within_budget(problem, setting, 
     eps, step_size, max_iter = setting
     n_restarts, seed = restart
     attack = AckMetricAttack(
-        fixed_model(W), mode="triplets", step_size=step_size, max_iter=max_iter,
+        FixedMetric(W), mode="triplets", step_size=step_size, max_iter=max_iter,
         feature_range=box, n_restarts=n_restarts, random_state=seed,
     ).fit()  # fmt: skip
     result = attack.attack(triplets, eps=eps)
@@ -181,7 +174,7 @@ def test_knn_outputs_lie_in_the_box_and_within_eps(
     y = (X[:, 0] + 0.3 * rng.random(40) > 0.6).astype(int)
     W = rng.normal(size=(3, 3))
     attack = AckMetricAttack(
-        fixed_model(W), mode="knn", eps=eps, step_size=step_size, max_iter=max_iter,
+        FixedMetric(W), mode="knn", eps=eps, step_size=step_size, max_iter=max_iter,
         n_neighbors=5, feature_range=box, n_restarts=n_restarts, random_state=seed,
     ).fit(X[:25], y[:25])  # fmt: skip
     result = attack.attack(X[25:], y[25:])
@@ -217,7 +210,7 @@ def cancer_knn():
 def test_shared_budget_gives_the_whole_budget_to_the_free_point():
     # d = 1, W = 1, x_i = 1 at the top of the box: with the fixed split x_j moves eps/2
     # (D = 0.16, not enough), with the shared budget it moves eps (D = 0.25 > threshold).
-    attack = AckMetricAttack(fixed_model([[1.0]]), eps=0.2, step_size=0.05, threshold=0.2)
+    attack = AckMetricAttack(FixedMetric([[1.0]]), eps=0.2, step_size=0.05, threshold=0.2)
     pairs = np.array([[[1.0], [0.7]]])
     D = attack.set_params(budget="shared").fit().attack(pairs).distances_after[0, 0]
     assert D == pytest.approx(0.5**2)
@@ -226,7 +219,7 @@ def test_shared_budget_gives_the_whole_budget_to_the_free_point():
 
 
 def test_both_points_move_each_step():
-    attack = AckMetricAttack(fixed_model(np.eye(2)), eps=0.5, step_size=0.01, max_iter=1)
+    attack = AckMetricAttack(FixedMetric(np.eye(2)), eps=0.5, step_size=0.01, max_iter=1)
     pairs = np.array([[[0.5, 0.5], [0.4, 0.6]]])
     adv = attack.set_params(threshold=1.0, budget="per_point").fit().transform(pairs)
     np.testing.assert_allclose(adv, [[[0.51, 0.49], [0.39, 0.61]]])
@@ -256,7 +249,7 @@ def test_multi_eps_call_equals_separate_calls(wine):
 
 def test_first_successful_iterate_is_returned():
     # One coordinate, W = 1: the pair becomes dissimilar after the first step and stops there.
-    attack = AckMetricAttack(fixed_model([[1.0]]), eps=0.4, step_size=0.05, max_iter=10)
+    attack = AckMetricAttack(FixedMetric([[1.0]]), eps=0.4, step_size=0.05, max_iter=10)
     result = (
         attack.set_params(threshold=0.01, budget="per_point")
         .fit()
@@ -339,7 +332,7 @@ def test_knn_attack_rejects_labels_the_classifier_never_saw(cancer_knn):
 def test_plain_knn_classifier_is_attacked_as_the_identity_metric(cancer_knn):
     X, y, _ = cancer_knn
     knn = KNeighborsClassifier(3).fit(X[::2], y[::2])
-    identity = make_pipeline(fixed_model(np.eye(X.shape[1])), knn)
+    identity = make_pipeline(FixedMetric(np.eye(X.shape[1])), knn)
     plain = AckMetricAttack(FrozenEstimator(knn), mode="knn", eps=0.05).fit()
     np.testing.assert_array_equal(plain.metric_.components, np.eye(X.shape[1]))
     expected = AckMetricAttack(FrozenEstimator(identity), mode="knn", eps=0.05).fit()
@@ -387,9 +380,9 @@ def test_metric_learn_pair_threshold_is_used(wine):
 def test_pair_at_the_threshold_is_similar_whatever_the_batch():
     W = np.array([[1.0, 0.5], [0.0, 2.0]])
     pairs = np.array([[[0.2, 0.3], [0.6, 0.1]], [[0.0, 0.0], [0.3, 0.9]]])
-    D = mahalanobis_metric(fixed_model(W)).pair_distances(pairs)
+    D = mahalanobis_metric(FixedMetric(W)).pair_distances(pairs)
     # The first pair sits a few ulps above the threshold: a rounding tie, similar.
-    attack = AckMetricAttack(fixed_model(W), threshold=D[0] * (1 - 4e-16), max_iter=0).fit()
+    attack = AckMetricAttack(FixedMetric(W), threshold=D[0] * (1 - 4e-16), max_iter=0).fit()
     for batch in (pairs, pairs[:1]):
         result = attack.attack(batch)
         assert result.distances_before[0] <= result.thresholds[0]

@@ -10,7 +10,7 @@ from metric_learn import ITML, MMC
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
-from sklearn.model_selection import GridSearchCV
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.neighbors import KNeighborsClassifier, NeighborhoodComponentsAnalysis
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -326,8 +326,18 @@ def test_certify_and_radius_match_the_functions(wine_pairs):
 def test_grid_search_over_a_frozen_model(wine_pairs):
     pairs, labels = wine_pairs
     clf = CertifiedPairClassifier(frozen(np.eye(13)))
-    search = GridSearchCV(clf, {"threshold": [0.1, 0.3, 1.0]}, cv=3).fit(pairs, labels)
-    assert search.best_params_["threshold"] in (0.1, 0.3, 1.0)
+    thresholds = [0.1, 0.3, 1.0]
+    search = GridSearchCV(clf, {"threshold": thresholds}, cv=3).fit(pairs, labels)
+    # The frozen metric is never refitted: each fold's accuracy is that of D <= t there.
+    D = np.sum((pairs[:, 0] - pairs[:, 1]) ** 2, axis=1)
+    folds = [test for _, test in StratifiedKFold(3).split(pairs, labels)]
+    expected = [
+        np.mean([np.mean(np.where(D[f] <= t, 1, -1) == labels[f]) for f in folds])
+        for t in thresholds
+    ]
+    np.testing.assert_allclose(search.cv_results_["mean_test_score"], expected)
+    assert len(set(expected)) == 3  # the grid has one best threshold
+    assert search.best_params_["threshold"] == thresholds[int(np.argmax(expected))]
 
 
 # certificates are promises
