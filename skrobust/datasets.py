@@ -163,7 +163,7 @@ def load_csv(path, feature_range=(0.0, 1.0), header=False):
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     path = os.path.join(folder, "data.csv")
     ...     with open(path, "w") as f:
-    ...         _ = f.write("0,1,2\n1,10,a\n2,30,b\n3,20,a\n4,40,b\n")
+    ...         _ = f.write("0,1,2\\n1,10,a\\n2,30,b\\n3,20,a\\n4,40,b\\n")
     ...     X, y = load_csv(path, header=True)
     >>> X.shape, y.tolist()
     ((4, 2), ['a', 'b', 'a', 'b'])
