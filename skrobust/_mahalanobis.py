@@ -230,10 +230,11 @@ def mahalanobis_metric(estimator):
 def best_threshold(distances, y):
     """The threshold on ``distances`` that classifies labelled pairs most accurately.
 
-    A pair is predicted similar when its distance is ``<= threshold``. Among all splits of the
-    sorted distances (only between distinct values, so ties stay on one side), the one with
-    the highest accuracy wins; the threshold is the midpoint of the gap (ties broken toward
-    the smaller threshold).
+    A pair is predicted similar when its distance is ``<= decision_threshold(threshold)``
+    (the tie band included). Among all splits of the sorted distances (only between values
+    farther apart than the tie band, so ties stay on one side), the one with the highest
+    accuracy wins; the threshold is the midpoint of the gap (ties broken toward the smaller
+    threshold), or the lower value when the midpoint would reach the upper one's tie band.
     """
     order = np.argsort(distances, kind="stable")
     d, lab = distances[order], y[order]
@@ -243,13 +244,15 @@ def best_threshold(distances, y):
         (np.cumsum((lab == -1)[::-1])[::-1], [0])
     )
     valid = np.ones(n + 1, dtype=bool)
-    valid[1:n] = d[1:] > d[:-1]
+    valid[1:n] = d[1:] > decision_threshold(d[:-1])
     k = int(np.flatnonzero(valid)[np.argmax(correct[valid])])
     if k == 0:
         return float(d[0] - 1.0)
     if k == n:
         return float(d[-1])
-    return float((d[k - 1] + d[k]) / 2.0)
+    middle = (d[k - 1] + d[k]) / 2.0
+    # Adjacent floats: the midpoint rounds onto d[k] (or its tie band).
+    return float(middle if decision_threshold(middle) < d[k] else d[k - 1])
 
 
 def calibrate_threshold(estimator, pairs, y):

@@ -163,9 +163,24 @@ def test_metric_pickles(fitted, wine_pairs):
 def test_best_threshold_is_at_least_as_accurate_as_any_split(distances, data):
     y = data.draw(hnp.arrays(np.int64, distances.shape, elements=st.sampled_from([-1, 1])))
     t = best_threshold(distances, y)
-    accuracy = np.mean(np.where(distances <= t, 1, -1) == y)
+    accuracy = np.mean(np.where(distances <= decision_threshold(t), 1, -1) == y)
     for candidate in np.concatenate(([-1.0], distances)):
-        assert accuracy >= np.mean(np.where(distances <= candidate, 1, -1) == y)
+        split = distances <= decision_threshold(candidate)
+        assert accuracy >= np.mean(np.where(split, 1, -1) == y)
+
+
+def test_best_threshold_between_adjacent_floats_keeps_them_apart():
+    # Found by hypothesis: the midpoint of two adjacent floats rounds onto the upper one.
+    distances = np.array([np.nextafter(10.0, 0.0), 10.0, 20.0])
+    # A split inside the tie band cannot be decided alike in every batch: it is not made,
+    # and the two stay on one side (here the dissimilar one, 2 of 3 right).
+    t = best_threshold(distances, np.array([1, -1, -1]))
+    np.testing.assert_array_equal(distances <= decision_threshold(t), [False, False, False])
+    t = best_threshold(distances, np.array([1, 1, -1]))
+    np.testing.assert_array_equal(distances <= decision_threshold(t), [True, True, False])
+    far = np.array([9.0, 10.0])
+    t = best_threshold(far, np.array([1, -1]))
+    np.testing.assert_array_equal(far <= decision_threshold(t), [True, False])
 
 
 def test_calibrate_threshold_validates_its_inputs(fitted, wine_pairs):
