@@ -7,10 +7,10 @@ wrapped in :class:`~sklearn.frozen.FrozenEstimator`, and a fitted
 :class:`~sklearn.pipeline.Pipeline` of affine scalers followed by one of them.
 """
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
-from metric_learn.base_metric import MahalanobisMixin, _PairsClassifierMixin
 from sklearn.frozen import FrozenEstimator
 from sklearn.neighbors import NeighborhoodComponentsAnalysis
 from sklearn.pipeline import Pipeline
@@ -76,9 +76,25 @@ def squared_pair_distances(components, pairs):
 _AFFINE_SCALERS = (MinMaxScaler, StandardScaler, MaxAbsScaler)
 
 
+def _metric_learn_base():
+    """metric-learn's ``base_metric`` module if it has been imported, else ``None``.
+
+    A metric-learn model cannot exist before metric-learn is imported, so skrobust never
+    imports it: metric-learn stays optional, and skrobust runs where it does not.
+    """
+    return sys.modules.get("metric_learn.base_metric")
+
+
+def _is_metric_learn_model(estimator):
+    """Whether ``estimator`` is one of metric-learn's Mahalanobis learners."""
+    base = _metric_learn_base()
+    return base is not None and isinstance(estimator, base.MahalanobisMixin)
+
+
 def is_metric_learn_pair_learner(estimator):
     """Whether ``estimator`` is one of metric-learn's pair learners (ITML, MMC, SDML, ...)."""
-    return isinstance(estimator, _PairsClassifierMixin)
+    base = _metric_learn_base()
+    return base is not None and isinstance(estimator, base._PairsClassifierMixin)
 
 
 def _metric_learn_threshold(estimator):
@@ -113,7 +129,7 @@ def _metric_step(estimator):
     """Return ``(W, threshold)`` of a single metric step, or raise a TypeError."""
     if getattr(estimator, "_skrobust_mahalanobis", False):
         return estimator._mahalanobis_parts()
-    if isinstance(estimator, MahalanobisMixin):
+    if _is_metric_learn_model(estimator):
         check_is_fitted(estimator, "components_")
         return (
             np.asarray(estimator.components_, dtype=np.float64),
