@@ -245,6 +245,7 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         pairs : array-like of shape (n_pairs, 2, n_features)
+            Pairs to score; any finite values.
 
         Returns
         -------
@@ -259,6 +260,7 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         pairs : array-like of shape (n_pairs, 2, n_features)
+            Pairs to predict; any finite values.
 
         Returns
         -------
@@ -275,8 +277,11 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         pairs : array-like of shape (n_pairs, 2, n_features)
+            Test pairs; any finite values.
         y : array-like of shape (n_pairs,)
+            True labels: ``+1`` similar, ``-1`` dissimilar.
         sample_weight : array-like of shape (n_pairs,), default=None
+            Weights of the pairs; ``None`` weighs them equally.
 
         Returns
         -------
@@ -317,6 +322,7 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         pairs : array-like of shape (n_pairs, 2, n_features)
+            Pairs to certify; any finite values.
 
         Returns
         -------
@@ -335,7 +341,9 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         pairs : array-like of shape (n_pairs, 2, n_features)
+            Test pairs, inside ``feature_range``.
         y : array-like of shape (n_pairs,)
+            True labels: ``+1`` similar, ``-1`` dissimilar.
 
         Returns
         -------

@@ -43,6 +43,18 @@ class MahalanobisMetric:
         The model's own decision threshold on the **squared** distance (a similar pair has
         ``D <= threshold``), or ``None`` when the model has none. metric-learn's pair learners
         keep ``threshold_`` on the unsquared distance; it is squared here.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.neighbors import NeighborhoodComponentsAnalysis
+    >>> from skrobust import mahalanobis_metric
+    >>> from skrobust.datasets import load_wine
+    >>> X, y = load_wine()
+    >>> nca = NeighborhoodComponentsAnalysis(max_iter=10, random_state=0).fit(X, y)
+    >>> metric = mahalanobis_metric(nca)
+    >>> bool(np.allclose(metric.transform(X), nca.transform(X)))
+    True
     """
 
     components: np.ndarray
@@ -59,11 +71,33 @@ class MahalanobisMetric:
         return self.components.T @ self.components
 
     def transform(self, X):
-        """Embed points: ``X @ W.T + bias`` (the model's own ``transform``)."""
+        """Embed points: ``X @ W.T + bias`` (the model's own ``transform``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Points in the raw input space.
+
+        Returns
+        -------
+        X_embedded : ndarray of shape (n_samples, n_components)
+            The embedded points.
+        """
         return np.asarray(X, dtype=np.float64) @ self.components.T + self.bias
 
     def pair_distances(self, pairs):
-        """Squared distances ``D`` of an array of pairs ``(n_pairs, 2, n_features)``."""
+        """Squared distances ``D`` of an array of pairs.
+
+        Parameters
+        ----------
+        pairs : ndarray of shape (n_pairs, 2, n_features)
+            Pairs in the raw input space.
+
+        Returns
+        -------
+        distances : ndarray of shape (n_pairs,)
+            ``D = ||W (a - b)||^2`` of each pair ``(a, b)``.
+        """
         return squared_pair_distances(self.components, pairs)
 
 
@@ -251,6 +285,7 @@ def calibrate_threshold(estimator, pairs, y):
     estimator : fitted Mahalanobis model
         Anything :func:`mahalanobis_metric` reads.
     pairs : array-like of shape (n_pairs, 2, n_features)
+        Labelled pairs to calibrate on.
     y : array-like of shape (n_pairs,)
         ``+1`` similar, ``-1`` dissimilar.
 

@@ -134,6 +134,7 @@ def load_csv(path, feature_range=(0.0, 1.0)):
     Parameters
     ----------
     path : str or path-like
+        The CSV file: numeric features, then the label in the last column.
     feature_range : tuple (lo, hi), default=(0.0, 1.0)
         The box every feature is scaled to (per-feature min-max over the file).
 
@@ -148,6 +149,20 @@ def load_csv(path, feature_range=(0.0, 1.0)):
         With the line number, when a row has another number of columns than the first,
         a feature is not a finite number, or the file has fewer than two columns, two
         classes or four rows.
+
+    Examples
+    --------
+    >>> import os
+    >>> import tempfile
+    >>> from skrobust.datasets import load_csv
+    >>> path = os.path.join(tempfile.mkdtemp(), "data.csv")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write("f1,f2,label\\n1,10,a\\n3,30,b\\n2,20,a\\n4,40,b\\n")
+    >>> X, y = load_csv(path)
+    >>> X[:, 0]
+    array([0.        , 0.66666667, 0.33333333, 1.        ])
+    >>> y
+    array(['a', 'b', 'a', 'b'], dtype='<U1')
     """
     import csv
 
@@ -215,13 +230,16 @@ def make_pairs(X, y, n_pairs, balanced=True, random_state=None):
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
+        The points.
     y : array-like of shape (n_samples,)
+        Their class labels: a pair is similar when both share a class.
     n_pairs : int
         How many pairs to draw (with replacement over pairs, never a point with itself).
     balanced : bool, default=True
         Draw half similar (same class) and half dissimilar pairs; else draw uniformly among
         all pairs of distinct points.
     random_state : int, RandomState instance or None, default=None
+        Seed of the draw; the same seed draws the same pairs.
 
     Returns
     -------
@@ -278,9 +296,13 @@ def make_triplets(X, y, n_triplets, random_state=None):
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
+        The points.
     y : array-like of shape (n_samples,)
+        Their class labels.
     n_triplets : int
+        How many triplets to draw.
     random_state : int, RandomState instance or None, default=None
+        Seed of the draw; the same seed draws the same triplets.
 
     Returns
     -------
