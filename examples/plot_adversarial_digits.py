@@ -34,15 +34,23 @@ pairs = pairs[labels == 1]  # same digit on both sides
 attack = AckMetricAttack(FrozenEstimator(model), eps=EPS).fit()
 result = attack.attack(pairs)
 shown = np.flatnonzero((result.distances_before <= attack.threshold_) & result.success[0])[:3]
-print(f"threshold on D: {attack.threshold_:g}; success rate at eps={EPS}: "
-      f"{result.success_rate[0]:.3f} of {len(pairs)} same-digit pairs")
+print(
+    f"threshold on D: {attack.threshold_:g}; success rate at eps={EPS}: "
+    f"{result.success_rate[0]:.3f} of {len(pairs)} same-digit pairs"
+)
 
 # %%
 # Originals, perturbations, adversarial pairs
 # -------------------------------------------
 fig, axes = plt.subplots(len(shown), 6, figsize=(9, 1.75 * len(shown) + 0.4))
-titles = ["image a", "image b", "perturbation of a", "perturbation of b",
-          "adversarial a", "adversarial b"]
+titles = [
+    "image a",
+    "image b",
+    "perturbation of a",
+    "perturbation of b",
+    "adversarial a",
+    "adversarial b",
+]
 for row, p in enumerate(shown):
     clean, adv = pairs[p], result.adversarial[0, p]
     delta = adv - clean
@@ -62,9 +70,14 @@ for row, p in enumerate(shown):
         f"D {result.distances_before[p]:.2f}\n-> {result.distances_after[0, p]:.2f}", fontsize=8
     )
     budget = np.abs(delta[0]).max() + np.abs(delta[1]).max()
-    print(f"pair {p}: D {result.distances_before[p]:.3f} -> {result.distances_after[0, p]:.3f}"
-          f" (threshold {attack.threshold_:g}); ||d_a||_inf + ||d_b||_inf = {budget:.3f}")
-fig.suptitle(f"similar -> dissimilar within eps = {EPS}: the first iterate that flips the "
-             "pair is kept (perturbations drawn at their own scale, red +, blue -)", fontsize=8)
+    print(
+        f"pair {p}: D {result.distances_before[p]:.3f} -> {result.distances_after[0, p]:.3f}"
+        f" (threshold {attack.threshold_:g}); ||d_a||_inf + ||d_b||_inf = {budget:.3f}"
+    )
+fig.suptitle(
+    f"similar -> dissimilar within eps = {EPS}: the first iterate that flips the "
+    "pair is kept (perturbations drawn at their own scale, red +, blue -)",
+    fontsize=8,
+)
 fig.tight_layout()
 plt.show()

@@ -21,7 +21,6 @@ on scikit-learn older than 1.8 only.
 import warnings
 
 import matplotlib.pyplot as plt
-import numpy as np
 from metric_learn import LMNN, ITML_Supervised, MMC_Supervised
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import train_test_split

@@ -45,26 +45,44 @@ for k, (name, model) in enumerate(models.items()):
     correct = clf.predict(test_pairs) == test_labels
     radius = clf.certified_radius(test_pairs)[correct]
     ax_radius.hist(radius, bins=40, range=(0, 0.4), alpha=0.6, color=f"C{k}", label=name)
-    print(f"{name}: clean pair accuracy {correct.mean():.3f}, median radius "
-          f"{np.median(radius):.4f} of the correct pairs")
+    print(
+        f"{name}: clean pair accuracy {correct.mean():.3f}, median radius "
+        f"{np.median(radius):.4f} of the correct pairs"
+    )
     if k == 1:
         attack = AckMetricAttack(FrozenEstimator(model)).fit()
         result = attack.attack(test_pairs, eps=eps_grid)
         attacked = (correct & ~result.success).mean(axis=1)
-        ax_acc.plot(eps_grid, attacked, "-", color="0.6", lw=5,
-                    label="under AckMetric (upper bound)")
-        for bound, style in [("paper", "v--"), ("spectral", "^:"), ("frobenius", "-."),
-                             ("triangle", "s-"), ("best", "x")]:
+        ax_acc.plot(
+            eps_grid, attacked, "-", color="0.6", lw=5, label="under AckMetric (upper bound)"
+        )
+        for bound, style in [
+            ("paper", "v--"),
+            ("spectral", "^:"),
+            ("frobenius", "-."),
+            ("triangle", "s-"),
+            ("best", "x"),
+        ]:
             scores = [
                 clf.set_params(eps=e, bound=bound).certified_score(test_pairs, test_labels)
                 for e in eps_grid
             ]
-            print(f"  certified with the {bound} bound at eps=0.01, 0.05, 0.1: "
-                  f"{scores[1]:.3f}, {scores[5]:.3f}, {scores[10]:.3f}")
-            ax_acc.plot(eps_grid, scores, style, label=f"certified, {bound} bound",
-                        markersize=5, markerfacecolor="none")
-        print(f"  under attack at eps=0.01, 0.05, 0.1: "
-              f"{attacked[1]:.3f}, {attacked[5]:.3f}, {attacked[10]:.3f}")
+            print(
+                f"  certified with the {bound} bound at eps=0.01, 0.05, 0.1: "
+                f"{scores[1]:.3f}, {scores[5]:.3f}, {scores[10]:.3f}"
+            )
+            ax_acc.plot(
+                eps_grid,
+                scores,
+                style,
+                label=f"certified, {bound} bound",
+                markersize=5,
+                markerfacecolor="none",
+            )
+        print(
+            f"  under attack at eps=0.01, 0.05, 0.1: "
+            f"{attacked[1]:.3f}, {attacked[5]:.3f}, {attacked[10]:.3f}"
+        )
         ax_acc.set_title(f"pairs, {name}", fontsize=9)
 
 ax_radius.set_xlabel("certified radius (shared L-infinity budget)")
@@ -84,5 +102,5 @@ plt.show()
 # bound ``sqrt(D') <= sqrt(D) + eps K`` does not depend on ``d``, and ``"best"`` takes the
 # tightest bound pair by pair. Here (13 features) ``K = ||W||_{inf->2}`` is computed
 # exactly, and the attack reaches the triangle bound on these pairs: the certified and the
-# attacked curves meet, so the pair robust accuracy is known exactly, not just bracketed. The derivations are on the :doc:`mathematics page
-# </mathematics>`.
+# attacked curves meet, so the pair robust accuracy is known exactly, not just bracketed.
+# The derivations are on the :doc:`mathematics page </mathematics>`.

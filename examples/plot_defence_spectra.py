@@ -43,14 +43,26 @@ for k, (name, params) in enumerate(defences.items()):
     pipe.fit(X_train, y_train)
     spectrum = np.sort(np.linalg.eigvalsh(pipe[0].get_mahalanobis_matrix()))[::-1]
     ax_spec.semilogy(
-        np.arange(1, 11), np.maximum(spectrum[:10] / spectrum[0], 1e-8), "-o",
-        color=f"C{k}", markersize=4, label=name,
+        np.arange(1, 11),
+        np.maximum(spectrum[:10] / spectrum[0], 1e-8),
+        "-o",
+        color=f"C{k}",
+        markersize=4,
+        label=name,
     )
     certified = [certified_knn_accuracy(pipe, X_test, y_test, e) for e in eps_grid]
-    ax_cert.plot(eps_grid, certified, "-o", color=f"C{k}", markersize=4,
-                 label=f"{name}, clean {pipe.score(X_test, y_test):.3f}")
-    print(f"{name:<30} largest eigenvalue {spectrum[0]:10.4g}, second/largest "
-          f"{spectrum[1] / spectrum[0]:.2e}, certified at eps=0.02: {certified[4]:.3f}")
+    ax_cert.plot(
+        eps_grid,
+        certified,
+        "-o",
+        color=f"C{k}",
+        markersize=4,
+        label=f"{name}, clean {pipe.score(X_test, y_test):.3f}",
+    )
+    print(
+        f"{name:<30} largest eigenvalue {spectrum[0]:10.4g}, second/largest "
+        f"{spectrum[1] / spectrum[0]:.2e}, certified at eps=0.02: {certified[4]:.3f}"
+    )
 
 ax_spec.set_xlabel("eigenvalue rank")
 ax_spec.set_ylabel("eigenvalue / largest eigenvalue (floored at 1e-8)")

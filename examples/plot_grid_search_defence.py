@@ -19,7 +19,6 @@ then is it measured once on the held-out test half, which played no part in the 
 """
 
 import matplotlib.pyplot as plt
-import numpy as np
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
@@ -75,7 +74,7 @@ ax.set_xlabel("robust_eps of certified training")
 ax.set_ylabel("3-fold cross-validated score on the training half")
 ax.set_ylim(-0.02, 1.02)
 ax.grid(alpha=0.3)
-ax.legend(fontsize=7, loc="lower left")
+ax.legend(fontsize=7, loc="center right")
 fig.tight_layout()
 plt.show()
 

@@ -148,11 +148,22 @@ def sklearn():
     # Labels and terms that the docstrings of scikit-learn's base classes reference.
     for term in ("meta-estimator", "estimator", "fit", "transform", "predict", "scorer"):
         _obj(inv, term, "term", f"glossary.html#term-{term}", domain="std")
-    _obj(inv, "metadata_routing", "label", "metadata_routing.html#$", domain="std",
-         dispname="Metadata Routing")
-    _obj(inv, "sphx_glr_auto_examples_miscellaneous_plot_set_output.py", "label",
-         "auto_examples/miscellaneous/plot_set_output.html#$", domain="std",
-         dispname="Introducing the set_output API")
+    _obj(
+        inv,
+        "metadata_routing",
+        "label",
+        "metadata_routing.html#$",
+        domain="std",
+        dispname="Metadata Routing",
+    )
+    _obj(
+        inv,
+        "sphx_glr_auto_examples_miscellaneous_plot_set_output.py",
+        "label",
+        "auto_examples/miscellaneous/plot_set_output.html#$",
+        domain="std",
+        dispname="Introducing the set_output API",
+    )
     _write(inv, "sklearn", sklearn.__version__)
 
 
