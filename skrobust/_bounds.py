@@ -184,6 +184,7 @@ class MetricNorms:
 
     @property
     def n_features(self):
+        """Number of input features, the columns of ``components``."""
         return self.components.shape[1]
 
 

@@ -63,6 +63,7 @@ class MahalanobisMetric:
 
     @property
     def n_features(self):
+        """Number of input features, the columns of ``components``."""
         return self.components.shape[1]
 
     @property
