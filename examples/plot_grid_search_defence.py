@@ -74,7 +74,7 @@ ax.set_xlabel("robust_eps of certified training")
 ax.set_ylabel("3-fold cross-validated score on the training half")
 ax.set_ylim(-0.02, 1.02)
 ax.grid(alpha=0.3)
-ax.legend(fontsize=7, loc="center right")
+ax.legend(fontsize=7, loc="lower right")
 fig.tight_layout()
 plt.show()
 
