@@ -79,6 +79,18 @@ class AttackResult:
         kNN mode: the classifier's prediction on the clean points; else ``None``.
     predictions_after : ndarray of shape (n_eps, n_inputs) or None
         kNN mode: its prediction on the adversarial points.
+
+    Examples
+    --------
+    >>> from sklearn.frozen import FrozenEstimator
+    >>> from skrobust import AckMetricAttack, RobustMetricLearner
+    >>> from skrobust.datasets import load_wine, make_pairs
+    >>> X, y = load_wine()
+    >>> model = RobustMetricLearner(max_iter=20, random_state=0).fit(X, y)
+    >>> pairs, labels, _ = make_pairs(X, y, 20, random_state=0)
+    >>> result = AckMetricAttack(FrozenEstimator(model)).fit().attack(pairs, eps=[0.05, 0.1])
+    >>> result.success.shape
+    (2, 20)
     """
 
     mode: str

@@ -184,6 +184,7 @@ class MetricNorms:
 
     @property
     def n_features(self):
+        """Number of input features, the columns of ``components``."""
         return self.components.shape[1]
 
 
@@ -487,11 +488,14 @@ def certified_radius(model, pairs, threshold=None, budget="shared"):
     model : fitted Mahalanobis model or MetricNorms
         Anything :func:`~skrobust.mahalanobis_metric` reads, or its :class:`MetricNorms`.
     pairs : array-like of shape (n_pairs, 2, n_features)
+        Pairs to certify; any finite values (the triangle bound needs no box).
     threshold : float or None, default=None
         Threshold on the squared distance; ``None`` uses the model's own (a metric-learn
         pair learner's ``threshold_`` squared, a :class:`CertifiedPairClassifier`'s
         ``threshold_``), and raises a ``ValueError`` when it has none.
     budget : {"shared", "per_point"}, default="shared"
+        The attacker's budget: ``"shared"`` bounds the sum of both points' perturbations by
+        ``eps`` (the paper's eq. 4), ``"per_point"`` each point's.
 
     Returns
     -------

@@ -250,6 +250,7 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         pairs : array-like of shape (n_pairs, 2, n_features)
+            Pairs to score; any finite values.
 
         Returns
         -------
@@ -264,6 +265,7 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         pairs : array-like of shape (n_pairs, 2, n_features)
+            Pairs to predict; any finite values.
 
         Returns
         -------
@@ -280,8 +282,11 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         pairs : array-like of shape (n_pairs, 2, n_features)
+            Test pairs; any finite values.
         y : array-like of shape (n_pairs,)
+            True labels: ``+1`` similar, ``-1`` dissimilar.
         sample_weight : array-like of shape (n_pairs,), default=None
+            Weights of the pairs; ``None`` weighs them equally.
 
         Returns
         -------
@@ -322,6 +327,7 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         pairs : array-like of shape (n_pairs, 2, n_features)
+            Pairs to certify; any finite values.
 
         Returns
         -------
@@ -340,7 +346,9 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         pairs : array-like of shape (n_pairs, 2, n_features)
+            Test pairs, inside ``feature_range``.
         y : array-like of shape (n_pairs,)
+            True labels: ``+1`` similar, ``-1`` dissimilar.
 
         Returns
         -------

@@ -177,9 +177,11 @@ def certified_knn_accuracy(estimator, X, y, eps):
     estimator : fitted Pipeline or KNeighborsClassifier
         See :func:`certify_knn`.
     X : array-like of shape (n_samples, n_features)
+        Test points.
     y : array-like of shape (n_samples,)
         True labels.
     eps : float
+        The L-infinity budget of the test point, ``>= 0``.
 
     Returns
     -------

@@ -494,6 +494,7 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Points to embed.
 
         Returns
         -------
@@ -504,12 +505,23 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         return X.astype(np.float64, copy=False) @ self.components_.T
 
     def get_mahalanobis_matrix(self):
-        """``M = W^T W``, of shape (n_features, n_features)."""
+        """The Mahalanobis matrix ``M = W^T W``.
+
+        Returns
+        -------
+        M : ndarray of shape (n_features, n_features)
+            Symmetric positive semi-definite; ``D(x, x') = (x - x')^T M (x - x')``.
+        """
         check_is_fitted(self)
         return self.components_.T @ self.components_
 
     def get_metric(self):
         """A function ``metric(u, v)`` returning ``sqrt(D(u, v))``, for use by scipy or kNN.
+
+        Returns
+        -------
+        metric : callable
+            ``metric(u, v)`` of two points of shape (n_features,), a float.
 
         Examples
         --------
@@ -535,6 +547,7 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         Parameters
         ----------
         pairs : array-like of shape (n_pairs, 2, n_features)
+            Pairs of points.
 
         Returns
         -------
@@ -547,11 +560,33 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         return np.sqrt(squared_pair_distances(self.components_, pairs))
 
     def score_pairs(self, pairs):
-        """Same as :meth:`pair_distance` (metric-learn's older name, kept without warning)."""
+        """Same as :meth:`pair_distance` (metric-learn's older name, kept without warning).
+
+        Parameters
+        ----------
+        pairs : array-like of shape (n_pairs, 2, n_features)
+            Pairs of points.
+
+        Returns
+        -------
+        distances : ndarray of shape (n_pairs,)
+            ``sqrt(D)`` of each pair.
+        """
         return self.pair_distance(pairs)
 
     def pair_score(self, pairs):
-        """``-sqrt(D)`` of pairs: higher means more similar (metric-learn's meaning)."""
+        """``-sqrt(D)`` of pairs: higher means more similar (metric-learn's meaning).
+
+        Parameters
+        ----------
+        pairs : array-like of shape (n_pairs, 2, n_features)
+            Pairs of points.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_pairs,)
+            ``-sqrt(D)`` of each pair.
+        """
         return -self.pair_distance(pairs)
 
     def _mahalanobis_parts(self):

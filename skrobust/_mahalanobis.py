@@ -7,10 +7,10 @@ wrapped in :class:`~sklearn.frozen.FrozenEstimator`, and a fitted
 :class:`~sklearn.pipeline.Pipeline` of affine scalers followed by one of them.
 """
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
-from metric_learn.base_metric import MahalanobisMixin, _PairsClassifierMixin
 from sklearn.frozen import FrozenEstimator
 from sklearn.neighbors import NeighborhoodComponentsAnalysis
 from sklearn.pipeline import Pipeline
@@ -54,6 +54,18 @@ class MahalanobisMetric:
         The model's own decision threshold on the **squared** distance (a similar pair has
         ``D <= threshold``), or ``None`` when the model has none. metric-learn's pair learners
         keep ``threshold_`` on the unsquared distance; it is squared here.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.neighbors import NeighborhoodComponentsAnalysis
+    >>> from skrobust import mahalanobis_metric
+    >>> from skrobust.datasets import load_wine
+    >>> X, y = load_wine()
+    >>> nca = NeighborhoodComponentsAnalysis(max_iter=10, random_state=0).fit(X, y)
+    >>> metric = mahalanobis_metric(nca)
+    >>> bool(np.allclose(metric.transform(X), nca.transform(X)))
+    True
     """
 
     components: np.ndarray
@@ -62,6 +74,7 @@ class MahalanobisMetric:
 
     @property
     def n_features(self):
+        """Number of input features, the columns of ``components``."""
         return self.components.shape[1]
 
     @property
@@ -70,11 +83,33 @@ class MahalanobisMetric:
         return self.components.T @ self.components
 
     def transform(self, X):
-        """Embed points: ``X @ W.T + bias`` (the model's own ``transform``)."""
+        """Embed points: ``X @ W.T + bias`` (the model's own ``transform``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Points in the raw input space.
+
+        Returns
+        -------
+        X_embedded : ndarray of shape (n_samples, n_components)
+            The embedded points.
+        """
         return np.asarray(X, dtype=np.float64) @ self.components.T + self.bias
 
     def pair_distances(self, pairs):
-        """Squared distances ``D`` of an array of pairs ``(n_pairs, 2, n_features)``."""
+        """Squared distances ``D`` of an array of pairs.
+
+        Parameters
+        ----------
+        pairs : ndarray of shape (n_pairs, 2, n_features)
+            Pairs in the raw input space.
+
+        Returns
+        -------
+        distances : ndarray of shape (n_pairs,)
+            ``D = ||W (a - b)||^2`` of each pair ``(a, b)``.
+        """
         return squared_pair_distances(self.components, pairs)
 
 
@@ -101,9 +136,25 @@ def threshold_ties(D, threshold):
 _AFFINE_SCALERS = (MinMaxScaler, StandardScaler, MaxAbsScaler)
 
 
+def _metric_learn_base():
+    """metric-learn's ``base_metric`` module if it has been imported, else ``None``.
+
+    A metric-learn model cannot exist before metric-learn is imported, so skrobust never
+    imports it: metric-learn stays optional, and skrobust runs where it does not.
+    """
+    return sys.modules.get("metric_learn.base_metric")
+
+
+def _is_metric_learn_model(estimator):
+    """Whether ``estimator`` is one of metric-learn's Mahalanobis learners."""
+    base = _metric_learn_base()
+    return base is not None and isinstance(estimator, base.MahalanobisMixin)
+
+
 def is_metric_learn_pair_learner(estimator):
     """Whether ``estimator`` is one of metric-learn's pair learners (ITML, MMC, SDML, ...)."""
-    return isinstance(estimator, _PairsClassifierMixin)
+    base = _metric_learn_base()
+    return base is not None and isinstance(estimator, base._PairsClassifierMixin)
 
 
 def _metric_learn_threshold(estimator):
@@ -138,7 +189,7 @@ def _metric_step(estimator):
     """Return ``(W, threshold)`` of a single metric step, or raise a TypeError."""
     if getattr(estimator, "_skrobust_mahalanobis", False):
         return estimator._mahalanobis_parts()
-    if isinstance(estimator, MahalanobisMixin):
+    if _is_metric_learn_model(estimator):
         check_is_fitted(estimator, "components_")
         return (
             np.asarray(estimator.components_, dtype=np.float64),
@@ -263,6 +314,7 @@ def calibrate_threshold(estimator, pairs, y):
     estimator : fitted Mahalanobis model
         Anything :func:`mahalanobis_metric` reads.
     pairs : array-like of shape (n_pairs, 2, n_features)
+        Labelled pairs to calibrate on.
     y : array-like of shape (n_pairs,)
         ``+1`` similar, ``-1`` dissimilar.
 

@@ -137,6 +137,7 @@ def load_csv(path, feature_range=(0.0, 1.0), header=False):
     Parameters
     ----------
     path : str or path-like
+        The CSV file: numeric features, then the label in the last column.
     feature_range : tuple (lo, hi), default=(0.0, 1.0)
         The box every feature is scaled to (per-feature min-max over the file).
     header : bool, default=False
@@ -232,13 +233,16 @@ def make_pairs(X, y, n_pairs, balanced=True, random_state=None):
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
+        The points.
     y : array-like of shape (n_samples,)
+        Their class labels: a pair is similar when both share a class.
     n_pairs : int
         How many pairs to draw (with replacement over pairs, never a point with itself).
     balanced : bool, default=True
         Draw half similar (same class) and half dissimilar pairs; else draw uniformly among
         all pairs of distinct points.
     random_state : int, RandomState instance or None, default=None
+        Seed of the draw; the same seed draws the same pairs.
 
     Returns
     -------
@@ -295,9 +299,13 @@ def make_triplets(X, y, n_triplets, random_state=None):
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
+        The points.
     y : array-like of shape (n_samples,)
+        Their class labels.
     n_triplets : int
+        How many triplets to draw.
     random_state : int, RandomState instance or None, default=None
+        Seed of the draw; the same seed draws the same triplets.
 
     Returns
     -------

@@ -86,6 +86,7 @@ def attack_success_rate(estimator, X, y=None, *, eps=0.1, mode="pairs", **attack
     y : array-like of shape (n_samples,), default=None
         kNN mode: true labels (``None``: the classifier's predictions).
     eps : float or array-like of float, default=0.1
+        Budget(s) of the attack (L-infinity, in the raw input space).
     mode : {"pairs", "knn", "triplets"}, default="pairs"
     **attack_params
         Further parameters of :class:`~skrobust.AckMetricAttack` (``threshold``,

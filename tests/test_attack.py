@@ -7,7 +7,6 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from joblib import Parallel, delayed
-from metric_learn import ITML
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.neighbors import KNeighborsClassifier, NeighborhoodComponentsAnalysis
@@ -363,7 +362,10 @@ def test_knn_references_from_fit(wine):
     assert result.success_rate[0] > 0
 
 
+@pytest.mark.metric_learn
 def test_metric_learn_pair_threshold_is_used(wine):
+    from metric_learn import ITML  # optional dependency: see conftest.py
+
     X, y, _, pairs, labels = wine
     itml = ITML(random_state=0).fit(pairs, labels)
     attack = AckMetricAttack(FrozenEstimator(itml)).fit()

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
-from metric_learn import ITML, MMC
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
@@ -123,11 +122,15 @@ def test_threshold_is_given_else_the_models_own_else_calibrated(wine_pairs):
     assert with_own.threshold_ == 0.7
 
 
-@pytest.mark.parametrize("learner", [ITML, MMC])
-def test_metric_learn_pair_learners_fitted_or_frozen(learner, wine_pairs):
+@pytest.mark.metric_learn
+@pytest.mark.parametrize("name", ["ITML", "MMC"])
+def test_metric_learn_pair_learners_fitted_or_frozen(name, wine_pairs):
+    import metric_learn  # optional dependency: see conftest.py
+
+    learner = getattr(metric_learn, name)
     pairs, labels = wine_pairs
     pairs, labels = pairs[:60], labels[:60]
-    params = {"max_iter": 30} if learner is ITML else {"max_iter": 20}
+    params = {"max_iter": 30} if name == "ITML" else {"max_iter": 20}
     clf = CertifiedPairClassifier(learner(**params)).fit(pairs, labels)
     fitted = clf.estimator_
     assert isinstance(fitted, learner)

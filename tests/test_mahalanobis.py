@@ -1,9 +1,10 @@
 """The adapter reads M and W from every kind of fitted Mahalanobis model."""
 
 import pickle
+import subprocess
+import sys
 import warnings
 
-import metric_learn as ml
 import numpy as np
 import pytest
 from hypothesis import given
@@ -20,6 +21,11 @@ from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, Normalizer, Standa
 from skrobust import RobustMetricLearner, calibrate_threshold, mahalanobis_metric
 from skrobust._mahalanobis import best_threshold, decision_threshold, threshold_ties
 from skrobust.datasets import load_wine, make_pairs
+
+try:
+    import metric_learn as ml
+except ImportError:  # optional: the tests marked metric_learn need it (see conftest.py)
+    ml = None
 
 SUPERVISED = {
     "RobustMetricLearner": lambda: RobustMetricLearner(max_iter=100, random_state=0),
@@ -44,7 +50,16 @@ def wine_pairs(wine):
     return make_pairs(X, y, 80, random_state=1)[:2]
 
 
-@pytest.fixture(scope="module", params=sorted(SUPERVISED))
+METRIC_LEARN = set(SUPERVISED) - {"RobustMetricLearner", "sklearn NCA"}
+
+
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param(name, marks=[pytest.mark.metric_learn] if name in METRIC_LEARN else [])
+        for name in sorted(SUPERVISED)
+    ],
+)
 def fitted(request, wine):
     X, y = wine
     with warnings.catch_warnings():
@@ -86,8 +101,10 @@ def test_scalers_compose_into_the_metric(scaler, wine, wine_pairs):
     np.testing.assert_allclose(frozen.components, metric.components)
 
 
-@pytest.mark.parametrize("learner", [ml.ITML, ml.MMC])
-def test_pair_learner_threshold_is_read_squared(learner, wine_pairs):
+@pytest.mark.metric_learn
+@pytest.mark.parametrize("name", ["ITML", "MMC"])
+def test_pair_learner_threshold_is_read_squared(name, wine_pairs):
+    learner = getattr(ml, name)
     pairs, labels = wine_pairs
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -112,6 +129,13 @@ def test_ties_are_the_pairs_within_rounding_of_the_threshold():
     np.testing.assert_array_equal(D <= decision_threshold(t), [True, True, True, True, False])
     assert decision_threshold(-2.0) < -2.0 + 1e-8  # a negative threshold stays "never similar"
     assert not threshold_ties(0.0, -2.0)
+
+
+def test_skrobust_does_not_import_metric_learn():
+    # metric-learn is optional: the adapter recognises its models once the caller imported it.
+    code = "import sys, skrobust; print('metric_learn' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_skrobust_learner_threshold_is_gamma(wine):
