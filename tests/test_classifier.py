@@ -152,8 +152,12 @@ def test_metric_learn_pair_learners_fitted_or_frozen(name, wine_pairs):
     np.testing.assert_array_equal(cloned.predict(pairs), frozen_clf.predict(pairs))
 
 
-@pytest.mark.parametrize("learner", [ITML, MMC])
-def test_threshold_ties_decided_alike_in_every_batch_never_certified(learner, wine_pairs):
+@pytest.mark.metric_learn
+@pytest.mark.parametrize("name", ["ITML", "MMC"])
+def test_threshold_ties_decided_alike_in_every_batch_never_certified(name, wine_pairs):
+    import metric_learn  # optional dependency: see conftest.py
+
+    learner = getattr(metric_learn, name)
     pairs, labels = wine_pairs
     pairs, labels = pairs[:60], labels[:60]
     fitted = learner(max_iter=20, random_state=0).fit(pairs, labels)
