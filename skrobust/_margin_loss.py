@@ -36,9 +36,12 @@ The gradient. With ``u = z - a``, ``v = z - b``, ``w = a - b`` and ``s = sign(M 
 ``M w`` is 0).
 """
 
-import numpy as np
+from dataclasses import dataclass
 
-__all__ = ["certified_margin_loss_grad", "mine_triples"]
+import numpy as np
+from scipy import sparse
+
+__all__ = ["MinedMarginObjective", "MinedTriples", "certified_margin_loss_grad", "mine_triples"]
 
 # LMNN's balance of pull and push.
 MARGIN_PUSH_WEIGHT = 0.5
@@ -48,6 +51,35 @@ def _squared_distances(Z):
     sq = np.einsum("ij,ij->i", Z, Z)
     D = sq[:, None] + sq[None, :] - 2.0 * (Z @ Z.T)
     return np.maximum(D, 0.0)
+
+
+@dataclass(frozen=True)
+class MinedTriples:
+    """Triples ``(z, a, b)`` stored as pairs: every target ``a`` of a point ``z`` meets
+    every rival ``b`` of ``z``, so ``D(z, a)`` and ``D(z, b)`` are computed once per pair
+    and the quadratic terms of the gradient reduce to the pairs (``n k + n r`` of them,
+    not ``n k r``).
+
+    Attributes
+    ----------
+    targets : ndarray of int, shape (n_target_pairs, 2)
+        The ``(z, a)`` pairs (also the pull term's pairs).
+    rivals : ndarray of int, shape (n_rival_pairs, 2)
+        The ``(z, b)`` pairs.
+    target_of, rival_of : ndarray of int, shape (n_triples,)
+        For each triple, its row of ``targets`` and of ``rivals``.
+    """
+
+    targets: np.ndarray
+    rivals: np.ndarray
+    target_of: np.ndarray
+    rival_of: np.ndarray
+
+    @property
+    def triples(self):
+        """``(z, a, b)`` of each triple, shape (n_triples, 3)."""
+        t, r = self.targets[self.target_of], self.rivals[self.rival_of]
+        return np.stack([t[:, 0], t[:, 1], r[:, 1]], axis=1)
 
 
 def mine_triples(Z, y_idx, n_targets, n_rivals):
@@ -61,51 +93,52 @@ def mine_triples(Z, y_idx, n_targets, n_rivals):
         Class index of each point.
     n_targets : int
         Target neighbours per point: its nearest own-class points, itself excluded (fewer
-        when its class has fewer other members; a point alone in its class has none).
+        when its class has fewer other members; a point alone in its class has none, and
+        so no triple).
     n_rivals : int
         Rivals per point: its nearest points of the other classes.
 
     Returns
     -------
-    targets : ndarray of int, shape (n_pairs, 2)
-        The ``(z, a)`` index pairs of the pull term.
-    triples : ndarray of int, shape (n_triples, 3)
-        ``(z, a, b)``: every target ``a`` of ``z`` with every rival ``b`` of ``z``. Ties in
-        distance are broken by index (a stable sort), so mining is deterministic.
+    mined : MinedTriples
+        Ties in distance are broken by index (a stable sort), so mining is deterministic;
+        triples come ordered by point, then target, then rival, nearest first.
     """
     D = _squared_distances(Z)
     n = Z.shape[0]
     same = y_idx[:, None] == y_idx[None, :]
+    other = ~same
     np.fill_diagonal(same, False)
-    own = np.where(same, D, np.inf)
-    other = np.where(y_idx[:, None] != y_idx[None, :], D, np.inf)
-    np.fill_diagonal(other, np.inf)
-    k = min(n_targets, n - 1)
-    r = min(n_rivals, n - 1)
-    t_idx = np.argsort(own, axis=1, kind="stable")[:, :k]
-    b_idx = np.argsort(other, axis=1, kind="stable")[:, :r]
-    t_ok = np.isfinite(np.take_along_axis(own, t_idx, axis=1))
-    b_ok = np.isfinite(np.take_along_axis(other, b_idx, axis=1))
-    rows = np.repeat(np.arange(n), k).reshape(n, k)
-    targets = np.stack([rows[t_ok], t_idx[t_ok]], axis=1)
-    # Every (target, rival) of each point: (n, k, r) broadcast, masked by both validities.
-    z3 = np.broadcast_to(np.arange(n)[:, None, None], (n, k, r))
-    a3 = np.broadcast_to(t_idx[:, :, None], (n, k, r))
-    b3 = np.broadcast_to(b_idx[:, None, :], (n, k, r))
-    ok = t_ok[:, :, None] & b_ok[:, None, :]
-    triples = np.stack([z3[ok], a3[ok], b3[ok]], axis=1)
-    return targets.astype(np.int64), triples.astype(np.int64)
+    k, r = min(n_targets, n - 1), min(n_rivals, n - 1)
+    t_idx = np.argsort(np.where(same, D, np.inf), axis=1, kind="stable")[:, :k]
+    b_idx = np.argsort(np.where(other, D, np.inf), axis=1, kind="stable")[:, :r]
+    t_ok = np.take_along_axis(same, t_idx, axis=1)
+    b_ok = np.take_along_axis(other, b_idx, axis=1) & t_ok.any(axis=1, keepdims=True)
+    rows = np.arange(n)[:, None]
+    targets = np.stack(np.broadcast_arrays(rows, t_idx), axis=-1)[t_ok]
+    rivals = np.stack(np.broadcast_arrays(rows, b_idx), axis=-1)[b_ok]
+    # Row numbers of the kept pairs, laid out (n, k) and (n, r), crossed per point.
+    t_row = np.cumsum(t_ok).reshape(n, k) - 1
+    b_row = np.cumsum(b_ok).reshape(n, r) - 1
+    both = t_ok[:, :, None] & b_ok[:, None, :]
+    target_of = np.broadcast_to(t_row[:, :, None], both.shape)[both]
+    rival_of = np.broadcast_to(b_row[:, None, :], both.shape)[both]
+    return MinedTriples(
+        targets.astype(np.int64),
+        rivals.astype(np.int64),
+        target_of.astype(np.int64),
+        rival_of.astype(np.int64),
+    )
 
 
-def certified_margin_loss_grad(X, W, targets, triples, eps, gamma, mu=MARGIN_PUSH_WEIGHT):
+def certified_margin_loss_grad(X, W, mined, eps, gamma, mu=MARGIN_PUSH_WEIGHT):
     """The objective of the module docstring and its gradient in ``W``, for fixed triples.
 
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
     W : ndarray of shape (n_components, n_features)
-    targets : ndarray of int, shape (n_pairs, 2)
-    triples : ndarray of int, shape (n_triples, 3)
+    mined : MinedTriples
         From :func:`mine_triples`.
     eps : float
         The L-infinity radius certified training defends (``>= 0``).
@@ -119,38 +152,69 @@ def certified_margin_loss_grad(X, W, targets, triples, eps, gamma, mu=MARGIN_PUS
     loss : float
     grad : ndarray of shape (n_components, n_features)
     """
-    E = X @ W.T
+    Z = X @ W.T
+    targets, rivals = mined.targets, mined.rivals
+    n_pairs, n_triples = len(targets), len(mined.target_of)
+    if n_pairs == 0:
+        return 0.0, np.zeros_like(W)
+    U_t = X[targets[:, 0]] - X[targets[:, 1]]
+    V_t = Z[targets[:, 0]] - Z[targets[:, 1]]
+    D_t = np.einsum("ij,ij->i", V_t, V_t)
+    pull = (1.0 - mu) / (gamma * n_pairs)
+    loss = pull * D_t.sum()
+    # Weight of each pair's u u^T in the gradient: d/dW sum_p w_p D_p = 2 sum_p w_p V_p U_p^T.
+    w_t = np.full(n_pairs, pull)
     grad = np.zeros_like(W)
-    loss = 0.0
-    if len(targets):
-        U = X[targets[:, 0]] - X[targets[:, 1]]
-        V = E[targets[:, 0]] - E[targets[:, 1]]
-        loss += (1.0 - mu) * np.einsum("ij,ij->", V, V) / (gamma * len(targets))
-        grad += (2.0 * (1.0 - mu) / (gamma * len(targets))) * (V.T @ U)
-    if len(triples):
-        z, a, b = triples.T
-        Ea, Eb = E[z] - E[a], E[z] - E[b]
-        Ew = E[a] - E[b]
-        Mw = Ew @ W  # M (a - b) = W^T W (a - b), one row per triple
-        s = np.sign(Mw)
-        margin = (
-            np.einsum("ij,ij->i", Eb, Eb)
-            - np.einsum("ij,ij->i", Ea, Ea)
-            - 2.0 * eps * np.abs(Mw).sum(axis=1)
-        )
+    if n_triples:
+        U_r = X[rivals[:, 0]] - X[rivals[:, 1]]
+        V_r = Z[rivals[:, 0]] - Z[rivals[:, 1]]
+        D_r = np.einsum("ij,ij->i", V_r, V_r)
+        t_of, r_of = mined.target_of, mined.rival_of
+        a, b = targets[t_of, 1], rivals[r_of, 1]
+        margin = D_r[r_of] - D_t[t_of]
+        if eps > 0:
+            XM = Z @ W  # rows M x_i, so M (a - b) is a difference of two rows
+            Mw = XM[a] - XM[b]
+            margin -= 2.0 * eps * np.abs(Mw).sum(axis=1)
         h = 1.0 - margin / gamma
         active = h > 0
-        n_t = len(triples)
-        loss += mu * float(h[active].sum()) / n_t
-        if active.any():
-            c = mu / (gamma * n_t)
-            zi, ai, bi = z[active], a[active], b[active]
-            Ua, Ub, Uw = X[zi] - X[ai], X[zi] - X[bi], X[ai] - X[bi]
-            Va, Vb, Vw = Ea[active], Eb[active], Ew[active]
-            Sa = s[active]
-            # d(-margin)/dW = 2 W u u^T - 2 W v v^T + 2 eps ((W w) s^T + (W s) w^T).
-            g = Va.T @ Ua - Vb.T @ Ub
-            if eps > 0:
-                g = g + eps * (Vw.T @ Sa + (Sa @ W.T).T @ Uw)
-            grad += 2.0 * c * g
+        loss += mu * float(h[active].sum()) / n_triples
+        push = mu / (gamma * n_triples)  # d h / d(-margin), times the mean's weight
+        # -margin holds +D(z, a) and -D(z, b).
+        w_t += push * np.bincount(t_of[active], minlength=n_pairs)
+        w_r = -push * np.bincount(r_of[active], minlength=len(rivals))
+        grad += 2.0 * ((V_r * w_r[:, None]).T @ U_r)
+        if eps > 0 and active.any():
+            # d ||M w||_1 / dW = (W w) s^T + (W s) w^T with s = sign(M w). Summed over the
+            # triples, with G = sum_t (e_a - e_b) s_t^T (n x d, scattered by an incidence
+            # matrix): sum_t w s^T = X^T G, so the sum is Z^T G + W G^T X.
+            S = np.sign(Mw[active])
+            n_active = len(S)
+            incidence = sparse.csr_matrix(
+                (
+                    np.repeat([1.0, -1.0], n_active),
+                    (np.concatenate([a[active], b[active]]), np.tile(np.arange(n_active), 2)),
+                ),
+                shape=(len(X), n_active),
+            )
+            G = incidence @ S
+            grad += (2.0 * eps * push) * (Z.T @ G + W @ (G.T @ X))
+    grad += 2.0 * ((V_t * w_t[:, None]).T @ U_t)
     return float(loss), grad
+
+
+class MinedMarginObjective:
+    """The objective as the optimiser sees it: re-mines the triples under the current ``W``
+    on the first call and every ``remine_every`` calls after, so the targets and rivals
+    follow the metric as it learns (one call per optimisation step)."""
+
+    def __init__(self, X, y_idx, eps, gamma, n_targets, n_rivals, remine_every):
+        self.X, self.y_idx, self.eps, self.gamma = X, y_idx, eps, gamma
+        self.n_targets, self.n_rivals, self.remine_every = n_targets, n_rivals, remine_every
+        self.n_calls = 0
+
+    def __call__(self, W):
+        if self.n_calls % self.remine_every == 0:
+            self.mined = mine_triples(self.X @ W.T, self.y_idx, self.n_targets, self.n_rivals)
+        self.n_calls += 1
+        return certified_margin_loss_grad(self.X, W, self.mined, self.eps, self.gamma)
