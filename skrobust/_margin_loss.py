@@ -206,7 +206,9 @@ def certified_margin_loss_grad(X, W, mined, eps, gamma, mu=MARGIN_PUSH_WEIGHT):
 class MinedMarginObjective:
     """The objective as the optimiser sees it: re-mines the triples under the current ``W``
     on the first call and every ``remine_every`` calls after, so the targets and rivals
-    follow the metric as it learns (one call per optimisation step)."""
+    follow the metric as it learns (one call per optimisation step). ``mined_anew`` tells
+    whether the last call re-mined: objectives are comparable only between re-minings, so
+    the learner picks its best iterate among those of the last mining."""
 
     def __init__(self, X, y_idx, eps, gamma, n_targets, n_rivals, remine_every):
         self.X, self.y_idx, self.eps, self.gamma = X, y_idx, eps, gamma
@@ -214,7 +216,8 @@ class MinedMarginObjective:
         self.n_calls = 0
 
     def __call__(self, W):
-        if self.n_calls % self.remine_every == 0:
+        self.mined_anew = self.n_calls % self.remine_every == 0
+        if self.mined_anew:
             self.mined = mine_triples(self.X @ W.T, self.y_idx, self.n_targets, self.n_rivals)
         self.n_calls += 1
         return certified_margin_loss_grad(self.X, W, self.mined, self.eps, self.gamma)

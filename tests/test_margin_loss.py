@@ -120,3 +120,17 @@ def test_pairwise_certified_fit_is_deterministic_and_classifies():
     assert first.loss_curve_[0] != pytest.approx(plain.loss_curve_[0])
     pipe = make_pipeline(first, KNeighborsClassifier(3)).fit(X[::2], y[::2])
     assert pipe.score(X[1::2], y[1::2]) > 0.9
+
+
+def test_pairwise_fit_returns_an_iterate_of_its_last_mining():
+    # Objectives on different triples are not comparable: the best iterate is chosen among
+    # the steps since the last re-mining (every 10 steps).
+    from skrobust import RobustMetricLearner
+    from skrobust.datasets import load_wine
+
+    X, y = load_wine()
+    learner = RobustMetricLearner(
+        alpha=0.0, robust_eps=0.05, certificate="pairwise", max_iter=95, tol=None
+    ).fit(X, y)
+    assert learner.n_iter_ == 95
+    assert learner.best_iter_ > 90
