@@ -26,6 +26,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from ._loss_kernels import hinge_slopes_tile
 from ._mahalanobis import squared_pair_distances
+from ._margin_loss import MinedMarginObjective
 from ._validation import check_pair_labels, check_pairs
 
 # skrobust's defence: certified training of the triangle bound. robust_eps = 0.05 was chosen
@@ -41,6 +42,13 @@ _TILE = 384
 # same for any number of threads. The loss's memory is one tile per running lane and
 # 2 + (running lanes) arrays of N x (m + 1) doubles, whatever N is.
 _N_LANES = 4
+# Certified margin training (certificate="pairwise"): target neighbours and rivals per
+# point, and how often they are re-mined. Three targets are the vote of a 3-NN (the paper's
+# m = 3, table 5); ten rivals cover the other-class points within reach of it; mining costs
+# one N x N distance matrix, so every ten steps keeps it a small part of a step's cost.
+_MARGIN_TARGETS = 3
+_MARGIN_RIVALS = 10
+_MARGIN_REMINE_EVERY = 10
 # Steps over which the objective must stay within tol to count as converged.
 _N_ITER_CONVERGED = 10
 # ConvergenceWarning when a fit stops at max_iter with its last objective more than this
@@ -283,6 +291,18 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         Radius, in the L-infinity norm of the input space (in the units of ``X``: scale it
         with the data), that certified training defends (see above); 0 trains the paper's
         loss.
+    certificate : {"triangle", "pairwise"}, default="triangle"
+        Which certificate :meth:`fit` trains. ``"triangle"``: the hinge of eq. (20) over all
+        pairs, on the triangle bound's worst case (above); cheap per pair, and the bound
+        the pair classifier certifies with. ``"pairwise"``: the kNN vote's own
+        certificate: over mined triples ``(z, a, b)`` of a point, one of its 3 nearest
+        own-class points and one of its 10 nearest other-class points under the current
+        metric (re-mined every 10 steps), it hinges the certified margin
+        ``D(z, b) - D(z, a) - 2 robust_eps ||M (a - b)||_1``, with LMNN's pull of the
+        targets to fix the scale (see ``skrobust._margin_loss``). Use it for a kNN
+        certified by ``skrobust.certificates`` with ``method="pairwise"``; with
+        ``robust_eps=0`` it is an LMNN-style learner. :meth:`fit_pairs` always uses the
+        triangle form (a list of pairs has no neighbourhoods to mine).
     learning_rate : float, default=0.01
         Step size of the Adam optimiser (table 5).
     max_iter : int, default=500
@@ -359,6 +379,7 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         "eig_k": [Interval(numbers.Integral, 1, None, closed="left")],
         "alpha": [Interval(numbers.Real, 0, None, closed="left"), "array-like"],
         "robust_eps": [Interval(numbers.Real, 0, None, closed="left")],
+        "certificate": [StrOptions({"triangle", "pairwise"})],
         "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left"), None],
@@ -376,6 +397,7 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         eig_k=3,
         alpha=1.0,
         robust_eps=0.0,
+        certificate="triangle",
         learning_rate=0.01,
         max_iter=500,
         tol=1e-6,
@@ -389,6 +411,7 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         self.eig_k = eig_k
         self.alpha = alpha
         self.robust_eps = robust_eps
+        self.certificate = certificate
         self.learning_rate = learning_rate
         self.max_iter = max_iter
         self.tol = tol
@@ -432,6 +455,17 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             Zc = centred @ W.T
             return 2.0 * np.einsum("ij,ij->", Zc, Zc) / (n - 1)
 
+        if self.certificate == "pairwise":
+            loss_grad = MinedMarginObjective(
+                X,
+                y_idx,
+                self.robust_eps / scale,
+                self.gamma,
+                _MARGIN_TARGETS,
+                _MARGIN_RIVALS,
+                _MARGIN_REMINE_EVERY,
+            )
+            return self._optimise(X, scale, mean_distance, loss_grad)
         loss_grad = partial(
             _all_pairs_loss_grad, X, y_idx, gamma=self.gamma, eps=self.robust_eps / scale
         )
@@ -637,6 +671,9 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         self.loss_curve_ = []
         self._converged = False
         W_best, best = W, np.inf
+        # Objectives are comparable only on the same training terms: a mined objective
+        # (certificate="pairwise") starts a new comparison each time it re-mines.
+        self._comparable_from = 0
         start = time.perf_counter()
         for it in range(1, self.max_iter + 1):
             loss, grad = self._objective(W, loss_grad, weights)
@@ -645,6 +682,8 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
                     f"The objective became {loss} at step {it}: lower learning_rate."
                 )
             self.loss_curve_.append(loss)
+            if getattr(loss_grad, "mined_anew", False):
+                best, self._comparable_from = np.inf, it - 1
             if loss < best:
                 W_best, best, self.best_iter_ = W, loss, it
             if self.verbose and (it == 1 or it % 50 == 0):
@@ -667,7 +706,7 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
 
     def _warn_if_not_converged(self):
         """The ``ConvergenceWarning`` rule (see ``tol``)."""
-        curve = self.loss_curve_
+        curve = self.loss_curve_[self._comparable_from :]
         if self._converged or len(curve) < 2:
             return
         best, last = min(curve), curve[-1]

@@ -23,7 +23,9 @@ from skrobust.datasets import load_breast_cancer, load_wine, make_pairs
 
 
 # Every scikit-learn check passes: no expected failures to list.
-@parametrize_with_checks([RobustMetricLearner()])
+@parametrize_with_checks(
+    [RobustMetricLearner(), RobustMetricLearner(robust_eps=0.05, certificate="pairwise")]
+)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
