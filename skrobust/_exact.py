@@ -37,7 +37,8 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 from ._bounds import CERTIFICATE_RTOL
-from ._validation import _as_finite_float_array, check_eps, check_feature_range, check_in_box
+from ._knn_certificate import _certify, _KnnParts
+from ._validation import check_eps, check_feature_range
 
 __all__ = ["KnnVerification", "verify_knn"]
 
@@ -124,15 +125,16 @@ def adversarial_point(z, delta, eps, feature_range):
     return x
 
 
-def _verify_1nn_point(z, Z, E, P, ref_class, c, eps, feature_range, predict, order):
-    """Status and adversarial point of one test point of a 1-NN (see module docstring)."""
+def _verify_1nn_point(z, Z, E, P, ref_class, c, label, eps, feature_range, predict):
+    """Status and adversarial point of one test point of a 1-NN (see module docstring):
+    ``c`` the index of its predicted class, ``label`` the class itself."""
     lower, upper = feasible_box(z, eps, feature_range)
     D = np.einsum("ij,ij->i", Z - E, Z - E)
     own = np.flatnonzero(ref_class == c)
     rivals = np.flatnonzero(ref_class != c)
     P_own = P[own]
     status = ROBUST
-    for b in rivals[np.argsort(D[rivals], kind="stable")] if order else rivals:
+    for b in rivals[np.argsort(D[rivals], kind="stable")]:  # the nearest rivals break first
         C = P_own - P[b]  # c_ab = P_a - P_b: g_ab(delta) = D_b - D_a + c_ab . delta
         g0 = D[b] - D[own]
         pair_min = g0 + linear_min(C, lower, upper)
@@ -159,7 +161,7 @@ def _verify_1nn_point(z, Z, E, P, ref_class, c, eps, feature_range, predict, ord
                 continue  # proven: b never gets as near as the nearest own reference
         if -res.fun > 0:
             x = adversarial_point(z, res.x[:d], eps, feature_range)
-            if predict(x[np.newaxis])[0] != c:
+            if predict(x[np.newaxis])[0] != label:
                 return BROKEN, x
         status = UNDECIDED
     return status, None
@@ -232,7 +234,7 @@ def _milp_flip(z, D, P, ref_class, c, rival, k, eps, feature_range, strict):
     return t_bound, -res.fun, res.x[:d]
 
 
-def _verify_knn_point(z, Z, E, P, ref_class, c, n_classes, k, eps, feature_range, predict):
+def _verify_knn_point(z, Z, E, P, ref_class, c, label, n_classes, k, eps, feature_range, predict):
     """Status and adversarial point of one test point of a k-NN, by MILP per rival class."""
     D = np.einsum("ij,ij->i", Z - E, Z - E)
     tol = _SOLVER_RTOL * (1.0 + np.abs(D).max())
@@ -245,13 +247,13 @@ def _verify_knn_point(z, Z, E, P, ref_class, c, n_classes, k, eps, feature_range
             continue
         if t is not None and t > tol:
             x = adversarial_point(z, delta, eps, feature_range)
-            if predict(x[np.newaxis])[0] != c:
+            if predict(x[np.newaxis])[0] != label:
                 return BROKEN, x
             # A tie in the vote that predict resolved to c: look for a strict flip.
             _, t, delta = _milp_flip(z, D, P, ref_class, c, rival, k, eps, feature_range, 1)
             if t is not None and t > tol:
                 x = adversarial_point(z, delta, eps, feature_range)
-                if predict(x[np.newaxis])[0] != c:
+                if predict(x[np.newaxis])[0] != label:
                     return BROKEN, x
         status = UNDECIDED
     return status, None
@@ -304,45 +306,44 @@ def verify_knn(estimator, X, eps, *, feature_range=None, max_references=MAX_MILP
     ...     result.broken]).all())
     True
     """
-    from ._knn_certificate import _split_knn_pipeline
-
     eps_values, scalar = check_eps(eps)
     if not scalar:
         raise ValueError(f"eps must be a single number, got {eps!r}.")
     eps = float(eps_values[0])
     feature_range = check_feature_range(feature_range)
-    metric, knn = _split_knn_pipeline(estimator)
-    X = _as_finite_float_array(X, "X")
-    if X.ndim != 2 or X.shape[1] != metric.n_features:
-        raise ValueError(
-            f"X must have shape (n_samples, {metric.n_features}), got shape {X.shape}."
-        )
-    check_in_box(X, feature_range)
-    E = np.asarray(knn._fit_X, dtype=np.float64)
-    ref_class = np.asarray(knn._y)
-    k = min(knn.n_neighbors, E.shape[0])
+    parts = _KnnParts(estimator)
+    metric, knn = parts.metric, parts.knn
+    X = parts.check_X(X, feature_range)
+    E, ref_class, k = parts.references, parts.ref_classes, parts.k
     if k > 1 and E.shape[0] > max_references:
         raise ValueError(
             f"The exact k-NN check (k={k}) solves a MILP over all {E.shape[0]} references, "
             f"more than max_references={max_references}: fit the classifier on a subsample, "
             "or raise max_references."
         )
-    P = 2.0 * E @ metric.components
+    P = parts.P
     Z = metric.transform(X)
+    # The pairwise certificate settles most robust points of a k-NN without a MILP.
+    certified = np.zeros(X.shape[0], dtype=bool)
+    if k > 1:
+        certified = _certify(parts, X, np.full(X.shape[0], eps), "pairwise", feature_range)
     predictions = estimator.predict(X)
     classes = list(knn.classes_)
     status = np.empty(X.shape[0], dtype=object)
     adversarial = np.full(X.shape, np.nan)
     for i in range(X.shape[0]):
         c = classes.index(predictions[i])
-        if k == 1:
+        if k > 1 and certified[i]:
+            s, x = ROBUST, None
+        elif k == 1:
             s, x = _verify_1nn_point(
-                X[i], Z[i], E, P, ref_class, c, eps, feature_range, estimator.predict, True
-            )
+                X[i], Z[i], E, P, ref_class, c, predictions[i], eps, feature_range,
+                estimator.predict,
+            )  # fmt: skip
         else:
             s, x = _verify_knn_point(
-                X[i], Z[i], E, P, ref_class, c, len(classes), k, eps, feature_range,
-                estimator.predict,
+                X[i], Z[i], E, P, ref_class, c, predictions[i], len(classes), k, eps,
+                feature_range, estimator.predict,
             )  # fmt: skip
         status[i] = s
         if x is not None:
