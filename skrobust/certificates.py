@@ -5,7 +5,7 @@ an attacked accuracy (:mod:`skrobust.metrics`) is an upper bound; exact verifica
 (:func:`verify_knn`) tells, per point, which side the truth is on.
 
 - Pairs (a metric with a threshold): :func:`perturbed_distance_bounds`,
-  :func:`certified_radius`, :func:`metric_norms`, :func:`inf_to_2_norm`.
+  :func:`certify_pairs`, :func:`certified_radius`, :func:`metric_norms`, :func:`inf_to_2_norm`.
 - kNN votes: :func:`certify_knn` (``method="pairwise"``, ``"interval"`` or ``"exact"``),
   :func:`certified_knn_radius`, :func:`certified_knn_accuracy`, :func:`verify_knn`.
 """
@@ -14,6 +14,7 @@ from ._bounds import (
     CERTIFICATE_RTOL,
     MetricNorms,
     certified_radius,
+    certify_pairs,
     inf_to_2_norm,
     metric_norms,
     perturbed_distance_bounds,
@@ -29,6 +30,7 @@ __all__ = [
     "certified_knn_radius",
     "certified_radius",
     "certify_knn",
+    "certify_pairs",
     "inf_to_2_norm",
     "metric_norms",
     "perturbed_distance_bounds",
