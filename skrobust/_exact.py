@@ -43,6 +43,7 @@ from ._validation import check_eps, check_feature_range
 __all__ = ["KnnVerification", "verify_knn"]
 
 ROBUST, BROKEN, UNDECIDED = "robust", "broken", "undecided"
+_CANDIDATE = "candidate"
 
 # Largest reference set the MILP of a k-NN vote is run on by default.
 MAX_MILP_REFERENCES = 40
@@ -127,7 +128,9 @@ def adversarial_point(z, delta, eps, feature_range):
 
 def _verify_1nn_point(z, Z, E, P, ref_class, c, label, eps, feature_range, predict):
     """Status and adversarial point of one test point of a 1-NN (see module docstring):
-    ``c`` the index of its predicted class, ``label`` the class itself."""
+    ``c`` the index of its predicted class, ``label`` the class itself. With
+    ``predict=None`` the first adversarial point found comes back unconfirmed, as
+    ``(_CANDIDATE, x)``, for the caller to confirm in one batch."""
     lower, upper = feasible_box(z, eps, feature_range)
     D = np.einsum("ij,ij->i", Z - E, Z - E)
     own = np.flatnonzero(ref_class == c)
@@ -161,6 +164,8 @@ def _verify_1nn_point(z, Z, E, P, ref_class, c, label, eps, feature_range, predi
                 continue  # proven: b never gets as near as the nearest own reference
         if -res.fun > 0:
             x = adversarial_point(z, res.x[:d], eps, feature_range)
+            if predict is None:
+                return _CANDIDATE, x
             if predict(x[np.newaxis])[0] != label:
                 return BROKEN, x
         status = UNDECIDED
@@ -336,10 +341,11 @@ def verify_knn(estimator, X, eps, *, feature_range=None, max_references=MAX_MILP
         if k > 1 and certified[i]:
             s, x = ROBUST, None
         elif k == 1:
+            # Candidates are confirmed below in one call: each predict call costs
+            # scikit-learn's thread start-up.
             s, x = _verify_1nn_point(
-                X[i], Z[i], E, P, ref_class, c, predictions[i], eps, feature_range,
-                estimator.predict,
-            )  # fmt: skip
+                X[i], Z[i], E, P, ref_class, c, predictions[i], eps, feature_range, None
+            )
         else:
             s, x = _verify_knn_point(
                 X[i], Z[i], E, P, ref_class, c, predictions[i], len(classes), k, eps,
@@ -348,4 +354,17 @@ def verify_knn(estimator, X, eps, *, feature_range=None, max_references=MAX_MILP
         status[i] = s
         if x is not None:
             adversarial[i] = x
+    candidates = np.flatnonzero(status == _CANDIDATE)
+    if candidates.size:
+        flipped = estimator.predict(adversarial[candidates]) != predictions[candidates]
+        status[candidates[flipped]] = BROKEN
+        for i in candidates[~flipped]:  # rare: rounding undid the flip; search all rivals
+            adversarial[i] = np.nan
+            c = classes.index(predictions[i])
+            status[i], x = _verify_1nn_point(
+                X[i], Z[i], E, P, ref_class, c, predictions[i], eps, feature_range,
+                estimator.predict,
+            )  # fmt: skip
+            if x is not None:
+                adversarial[i] = x
     return KnnVerification(status.astype(str), adversarial, predictions)

@@ -56,13 +56,15 @@ of the expanded squared distances and of ``z + delta``, so ties are never certif
 certified vote also survives the rounding of the classifier's own arithmetic.
 """
 
+import functools
+
 import numpy as np
 from scipy.spatial.distance import cdist
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from ._bounds import CERTIFICATE_RTOL, metric_norms
+from ._bounds import CERTIFICATE_RTOL, MAX_EXACT_FEATURES, metric_norms
 from ._mahalanobis import MahalanobisMetric, mahalanobis_metric, unwrap_frozen
 from ._validation import (
     _as_finite_float_array,
@@ -136,6 +138,14 @@ def _certify_point(lower, upper, ref_classes, c, n_classes, k):
     return True
 
 
+@functools.lru_cache(maxsize=16)
+def _cached_inf_to_2(components_bytes, shape):
+    """``metric_norms(W).inf_to_2`` for the ``W`` of these bytes: the sign-vector search
+    costs seconds beyond 16 features, and tables certify one model many times."""
+    W = np.frombuffer(components_bytes, dtype=np.float64).reshape(shape)
+    return metric_norms(MahalanobisMetric(W.copy(), np.zeros(shape[0]))).inf_to_2
+
+
 class _KnnParts:
     """What every certificate of one fitted kNN needs, computed once."""
 
@@ -152,9 +162,24 @@ class _KnnParts:
 
     @property
     def inf_to_2(self):
+        """An upper bound on ``||W||_{inf->2}``: exact up to ``MAX_EXACT_FEATURES``
+        features (see :func:`~skrobust.inf_to_2_norm`), cached per ``W``."""
         if self._inf_to_2 is None:
-            self._inf_to_2 = metric_norms(self.metric).inf_to_2
+            self._inf_to_2 = _cached_inf_to_2(
+                self.metric.components.tobytes(), self.metric.components.shape
+            )
         return self._inf_to_2
+
+    @property
+    def cheap_inf_to_2(self):
+        """A looser upper bound on ``||W||_{inf->2}`` that costs one SVD:
+        ``||W t|| <= min(sum_i ||w_i|| |t_i|, ||W||_2 ||t||_2)`` with ``||t||_inf <= 1``."""
+        W = self.metric.components
+        if W.size == 0:
+            return 0.0
+        columns = np.sqrt(np.einsum("ij,ij->j", W, W)).sum()
+        spectral = np.linalg.norm(W, 2) * np.sqrt(W.shape[1])
+        return float(min(columns, spectral) * (1.0 + 1e-12))
 
     def l1(self, c):
         """``||P_a - P_b||_1`` for own ``a`` (class ``c``) and the others ``b``: it does not
@@ -174,10 +199,10 @@ class _KnnParts:
         return X
 
 
-def _interval_certify(parts, Zc, sq, z_sq, eps, predicted):
+def _interval_certify(parts, Zc, sq, z_sq, eps, predicted, inf_to_2):
     """The interval argument for a chunk of points (``eps`` one budget per point)."""
     dist = np.sqrt(np.maximum(sq, 0.0))
-    reach = (eps * parts.inf_to_2)[:, None]
+    reach = (eps * inf_to_2)[:, None]
     # Widen by the float error of the expanded squares, plus the relative margin.
     slack = CERTIFICATE_RTOL * (dist + reach) + np.sqrt(
         _EXPANSION_RTOL * (np.abs(sq) + parts.ref_sq + z_sq[:, None])
@@ -270,8 +295,9 @@ def _pairwise_certify(parts, counts, c):
     return certified
 
 
-def _certify(parts, X, eps, method, feature_range):
-    """Certificates of ``method`` for points ``X`` with one budget per point."""
+def _certify(parts, X, eps, method, feature_range, use_interval=True):
+    """Certificates of ``method`` for points ``X`` with one budget per point
+    (``use_interval=False``: the pairwise argument alone, for tests)."""
     Z = parts.metric.transform(X)
     E = parts.references
     k = parts.k
@@ -288,7 +314,14 @@ def _certify(parts, X, eps, method, feature_range):
         votes = np.zeros((Zc.shape[0], parts.n_classes), dtype=np.int64)
         np.add.at(votes, (np.arange(Zc.shape[0])[:, None], parts.ref_classes[nearest]), 1)
         predicted = votes.argmax(axis=1)
-        done = _interval_certify(parts, Zc, sq, z_sq, eps[start:stop], predicted)
+        done = np.zeros(Zc.shape[0], dtype=bool)
+        # Interval first where ||W||_{inf->2} is cheap and exact; beyond MAX_EXACT_FEATURES
+        # the pairwise argument goes first and the interval one uses a cheap bound on it.
+        exact_norm = method == "interval" or parts.metric.n_features <= MAX_EXACT_FEATURES
+        if use_interval and exact_norm:
+            done = _interval_certify(
+                parts, Zc, sq, z_sq, eps[start:stop], predicted, parts.inf_to_2
+            )
         if method == "pairwise":
             for c in np.unique(predicted[~done]):
                 todo = np.flatnonzero(~done & (predicted == c))
@@ -297,6 +330,12 @@ def _certify(parts, X, eps, method, feature_range):
                     feature_range,
                 )  # fmt: skip
                 done[todo] = _pairwise_certify(parts, counts, c)
+            if use_interval and not exact_norm and not done.all():
+                todo = np.flatnonzero(~done)
+                done[todo] = _interval_certify(
+                    parts, Zc[todo], sq[todo], z_sq[todo], eps[start:stop][todo],
+                    predicted[todo], parts.cheap_inf_to_2,
+                )  # fmt: skip
         certified[start:stop] = done
     return certified
 
