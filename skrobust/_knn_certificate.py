@@ -59,7 +59,7 @@ certified vote also survives the rounding of the classifier's own arithmetic.
 import functools
 
 import numpy as np
-from scipy.spatial.distance import cdist
+from scipy.spatial.distance import cdist, pdist, squareform
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
@@ -86,6 +86,12 @@ METHODS = ("pairwise", "interval", "exact")
 
 # Rows of test points whose distances to all references are held at once.
 _CHUNK_ELEMENTS = 1 << 22
+
+# Up to this many features the cheap bound on ||W||_{inf->2} also uses the spectral norm.
+_SVD_FEATURES = 256
+
+# Up to this many references, ||P_a - P_b||_1 is computed for all pairs at once.
+_FULL_L1_REFERENCES = 4096
 
 # Float error of an expanded squared distance, relative to the squares it is made of.
 _EXPANSION_RTOL = 1e-12
@@ -172,21 +178,29 @@ class _KnnParts:
 
     @property
     def cheap_inf_to_2(self):
-        """A looser upper bound on ``||W||_{inf->2}`` that costs one SVD:
-        ``||W t|| <= min(sum_i ||w_i|| |t_i|, ||W||_2 ||t||_2)`` with ``||t||_inf <= 1``."""
+        """A looser upper bound on ``||W||_{inf->2}``, cheap to compute:
+        ``||W t|| <= sum_i ||w_i|| |t_i| <= sum_i ||w_i||`` and
+        ``||W t|| <= ||W||_2 ||t||_2 <= ||W||_2 sqrt(d)`` for ``||t||_inf <= 1`` (the second
+        only up to ``_SVD_FEATURES`` features, where its SVD is cheap)."""
         W = self.metric.components
-        if W.size == 0:
-            return 0.0
-        columns = np.sqrt(np.einsum("ij,ij->j", W, W)).sum()
-        spectral = np.linalg.norm(W, 2) * np.sqrt(W.shape[1])
-        return float(min(columns, spectral) * (1.0 + 1e-12))
+        bound = np.sqrt(np.einsum("ij,ij->j", W, W)).sum()
+        if 0 < W.shape[1] <= _SVD_FEATURES:
+            bound = min(bound, np.linalg.norm(W, 2) * np.sqrt(W.shape[1]))
+        return float(bound * (1.0 + 1e-12))
 
     def l1(self, c):
         """``||P_a - P_b||_1`` for own ``a`` (class ``c``) and the others ``b``: it does not
         depend on the test point, so it is computed once per class."""
         if c not in self._l1:
             own = self.ref_classes == c
-            self._l1[c] = cdist(self.P[own], self.P[~own], "cityblock")
+            if self.n_classes > 2 and self.P.shape[0] <= _FULL_L1_REFERENCES:
+                # Many classes: all pairs once (half of them, by symmetry) beats every
+                # class's block apart.
+                if "all" not in self._l1:
+                    self._l1["all"] = squareform(pdist(self.P, "cityblock"))
+                self._l1[c] = self._l1["all"][np.ix_(own, ~own)]
+            else:
+                self._l1[c] = cdist(self.P[own], self.P[~own], "cityblock")
         return self._l1[c]
 
     def check_X(self, X, feature_range):
@@ -222,52 +236,66 @@ def _interval_certify(parts, Zc, sq, z_sq, eps, predicted, inf_to_2):
 
 def _beaten_counts(parts, X, sq, z_sq, eps, c, feature_range):
     """``|A(b)|`` (capped at ``k + 1``) for each reference ``b`` not of class ``c``, for
-    points ``X`` predicted ``c`` (see the pairwise argument in the module docstring)."""
+    points ``X`` predicted ``c`` (see the pairwise argument in the module docstring).
+
+    Own ``a`` beats ``b`` over the ball when ``D_b - D_a - eps ||c_ab||_1`` exceeds the
+    slack ``RTOL (|D_a| + |D_b| + eps ||c_ab||_1) + rounding ||c_ab||_1 + expansion error``;
+    the terms are regrouped so that a point costs one outer difference and one scaled copy
+    of the precomputed ``||c_ab||_1``.
+    """
     own = parts.ref_classes == c
     D_own, D_other = sq[:, own], sq[:, ~own]
-    sq_own, sq_other = parts.ref_sq[own], parts.ref_sq[~own]
-    l1 = parts.l1(c)
+    expansion = _EXPANSION_RTOL * z_sq[:, None]
+    # Terms of b (lowered) and of a (raised) by their share of the slack.
+    high = D_other - CERTIFICATE_RTOL * np.abs(D_other) - _EXPANSION_RTOL * parts.ref_sq[~own]
+    low = D_own + CERTIFICATE_RTOL * np.abs(D_own) + _EXPANSION_RTOL * parts.ref_sq[own]
+    high, low = high - expansion, low + expansion
     rounding = 4.0 * np.finfo(np.float64).eps * (np.abs(X).max(axis=1) + eps)
+    scale = eps * (1.0 + CERTIFICATE_RTOL) + rounding
+    l1 = parts.l1(c)
     counts = np.empty(D_other.shape, dtype=np.int64)
     for i in range(X.shape[0]):
-        # No box: min of D_b - D_a over the ball is D_b - D_a - eps ||c_ab||_1.
-        gap = D_other[i][None, :] - D_own[i][:, None] - eps[i] * l1
-        slack = (
-            CERTIFICATE_RTOL * (np.abs(D_own[i])[:, None] + np.abs(D_other[i]) + eps[i] * l1)
-            + rounding[i] * l1
-            + _EXPANSION_RTOL * (2.0 * z_sq[i] + sq_own[:, None] + sq_other)
-        )
-        beats = gap > slack
+        margin = high[i][None, :] - low[i][:, None] - scale[i] * l1
+        beats = margin > 0
         if feature_range is not None:
-            _box_refine(parts, X[i], eps[i], feature_range, own, gap, slack, beats)
+            clean = high[i][None, :] - low[i][:, None]
+            _box_refine(parts, X[i], eps[i], feature_range, own, margin, clean, beats)
         counts[i] = np.minimum(beats.sum(axis=0), parts.k + 1)
     return counts
 
 
-def _box_refine(parts, z, eps, feature_range, own, gap, slack, beats):
+# Pairs times binding coordinates held at once by the box refinement.
+_BOX_ELEMENTS = 1 << 21
+
+
+def _box_refine(parts, z, eps, feature_range, own, margin, clean, beats):
     """Add the box to the pairs the ball alone does not decide (in place).
 
     The box only shrinks ``[l, u]``; on a coordinate where it binds, the exact minimum rises
     by ``c_i m_i + |c_i| (eps - r_i) >= 0`` (``m``, ``r`` the centre and half-width of
-    ``[l_i, u_i]``), so only such coordinates and undecided pairs are recomputed, and only
-    for references whose count is still below ``k + 1`` (more is never needed).
+    ``[l_i, u_i]``). Pruning: only binding coordinates are summed; only references ``b``
+    whose count is still ``<= k`` (more is never needed); and only pairs not yet decided
+    whose clean margin ``clean`` (the value at ``delta = 0``, an upper bound on the
+    minimum) is positive.
     """
     lo, hi = feature_range
     lower, upper = np.maximum(-eps, lo - z), np.minimum(eps, hi - z)
     bind = np.flatnonzero((lower > -eps) | (upper < eps))
     if bind.size == 0:
         return
-    mid, half = (lower[bind] + upper[bind]) / 2.0, (upper[bind] - lower[bind]) / 2.0
-    undecided = np.flatnonzero(beats.sum(axis=0) <= parts.k)
-    if undecided.size == 0:
+    open_b = beats.sum(axis=0) <= parts.k
+    rows, cols = np.nonzero(~beats & open_b[None, :] & (clean > 0))
+    if rows.size == 0:
         return
+    mid, rest = (lower[bind] + upper[bind]) / 2.0, eps - (upper[bind] - lower[bind]) / 2.0
     P_own = parts.P[own][:, bind]
-    P_other = parts.P[~own][undecided][:, bind]
-    for j, b in enumerate(undecided):
-        rows = np.flatnonzero(~beats[:, b])
-        C = P_own[rows] - P_other[j]
-        rise = C @ mid + np.abs(C) @ (eps - half)
-        beats[rows, b] = gap[rows, b] + rise > slack[rows, b]
+    P_other = parts.P[~own][:, bind]
+    step = max(1, _BOX_ELEMENTS // bind.size)
+    for start in range(0, rows.size, step):
+        r, q = rows[start : start + step], cols[start : start + step]
+        C = P_own[r] - P_other[q]
+        rise = C @ mid + np.abs(C) @ rest
+        beats[r, q] = margin[r, q] + rise > 0
 
 
 def _pairwise_certify(parts, counts, c):
