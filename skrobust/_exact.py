@@ -61,7 +61,10 @@ class KnnVerification:
     status : ndarray of str, shape (n_samples,)
         ``"robust"`` (no perturbation within the budget changes the vote or ties it),
         ``"broken"`` (``adversarial`` holds a point the classifier's own ``predict``
-        classifies differently) or ``"undecided"`` (within the solver's tolerance).
+        classifies differently) or ``"undecided"``: a tie is reachable but no flip is
+        confirmed (for ``k > 1`` mostly a reachable vote tie that the classifier's
+        tie-breaking, towards the first class, resolves to the clean class), or the
+        answer lies within the solver's tolerance.
     adversarial : ndarray of shape (n_samples, n_features)
         The confirmed adversarial points of the broken rows; NaN elsewhere.
     predictions : ndarray of shape (n_samples,)
