@@ -5,16 +5,16 @@ Metric Learning: An Adversarial Perspective" (ACM TKDD 2022), and related work.
 """
 
 from ._attack import AckMetricAttack, AttackResult
-from ._bounds import (
+from ._classifier import CertifiedPairClassifier
+from ._learner import RobustMetricLearner
+from ._mahalanobis import MahalanobisMetric, calibrate_threshold, mahalanobis_metric
+from .certificates import (
     MetricNorms,
     certified_radius,
     inf_to_2_norm,
     metric_norms,
     perturbed_distance_bounds,
 )
-from ._classifier import CertifiedPairClassifier
-from ._learner import RobustMetricLearner
-from ._mahalanobis import MahalanobisMetric, calibrate_threshold, mahalanobis_metric
 
 __version__ = "0.1.0.dev0"
 

@@ -47,6 +47,7 @@ from ._validation import (
 __all__ = [
     "MetricNorms",
     "certified_radius",
+    "certify_pairs",
     "inf_to_2_norm",
     "metric_norms",
     "perturbed_distance_bounds",
@@ -533,3 +534,60 @@ def certify_from_bounds(D, lower, upper, threshold, slack=0.0):
     upper = (np.sqrt(np.maximum(upper, 0.0)) + slack) ** 2
     lower = np.maximum(np.sqrt(np.maximum(lower, 0.0)) - slack, 0.0) ** 2
     return np.where(D <= threshold, upper < threshold - margin, lower > threshold + margin)
+
+
+def certify_pairs(
+    model, pairs, eps, threshold=None, bound="best", budget="shared", feature_range=(0.0, 1.0)
+):
+    """Whether each pair's predicted label provably survives every attack within ``eps``.
+
+    A pair is predicted similar when ``D <= threshold``; it is certified when the bound on
+    the squared distance any perturbation within the budget reaches
+    (:func:`perturbed_distance_bounds`) stays strictly on the same side of the threshold,
+    with the relative margin ``CERTIFICATE_RTOL`` and the rounding slack of ``x + delta``
+    (ties are never certified).
+
+    Parameters
+    ----------
+    model : fitted Mahalanobis model or MetricNorms
+        Anything :func:`~skrobust.mahalanobis_metric` reads, or its :class:`MetricNorms`.
+    pairs : array-like of shape (n_pairs, 2, n_features)
+        Clean pairs, inside the box.
+    eps : float
+        The L-infinity budget, ``>= 0``.
+    threshold : float or None, default=None
+        Threshold on the squared distance; ``None`` uses the model's own.
+    bound : {"best", "paper", "spectral", "frobenius", "triangle"}, default="best"
+    budget : {"shared", "per_point"}, default="shared"
+    feature_range : (float, float) or None, default=(0.0, 1.0)
+        See :func:`perturbed_distance_bounds`.
+
+    Returns
+    -------
+    certified : ndarray of bool, shape (n_pairs,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrobust.certificates import certify_pairs
+    >>> from skrobust._mahalanobis import MahalanobisMetric
+    >>> identity = MahalanobisMetric(np.eye(1), np.zeros(1))
+    >>> pairs = np.array([[[0.0], [0.1]], [[0.0], [0.5]], [[0.0], [0.3]]])
+    >>> certify_pairs(identity, pairs, 0.1, threshold=0.09, bound="triangle").tolist()
+    [True, True, False]
+    """
+    bound = check_scalar_choice(bound, "bound", BOUNDS)
+    budget = check_scalar_choice(budget, "budget", BUDGETS)
+    eps_values, scalar = check_eps(eps)
+    if not scalar:
+        raise ValueError(f"eps must be a single number, got {eps!r}.")
+    if feature_range is None and bound not in ("best", "triangle"):
+        raise ValueError(
+            f"bound={bound!r} needs a box (its increment scales with the box width); with "
+            "feature_range=None only bound='triangle' is valid, and bound='best' uses it."
+        )
+    norms = metric_norms(model)
+    threshold = _resolve_threshold(norms, threshold)
+    D, lower, upper = distances_and_bounds(norms, pairs, eps_values, bound, budget, feature_range)
+    slack = rounding_slack(pairs, norms.inf_to_2, float(eps_values[0]))
+    return certify_from_bounds(D, lower[0], upper[0], threshold, slack)

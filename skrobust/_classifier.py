@@ -10,15 +10,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
-from ._bounds import (
-    BOUNDS,
-    BUDGETS,
-    _radius_from_distances,
-    certify_from_bounds,
-    distances_and_bounds,
-    metric_norms,
-    rounding_slack,
-)
+from ._bounds import BOUNDS, BUDGETS
 from ._mahalanobis import (
     best_threshold,
     is_metric_learn_pair_learner,
@@ -27,6 +19,7 @@ from ._mahalanobis import (
     threshold_ties,
 )
 from ._validation import check_feature_range, check_pair_labels, check_pairs
+from .certificates import certified_radius, certify_pairs, metric_norms
 
 __all__ = ["CertifiedPairClassifier"]
 
@@ -307,16 +300,15 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
         certified : ndarray of bool, shape (n_pairs,)
         """
         check_is_fitted(self)
-        D, lower, upper = distances_and_bounds(
+        return certify_pairs(
             self.norms_,
             pairs,
-            np.array([float(self.eps)]),
-            self.bound,
-            self.budget,
-            check_feature_range(self.feature_range),
+            float(self.eps),
+            threshold=self.threshold_,
+            bound=self.bound,
+            budget=self.budget,
+            feature_range=check_feature_range(self.feature_range),
         )
-        slack = rounding_slack(pairs, self.norms_.inf_to_2, float(self.eps))
-        return certify_from_bounds(D, lower[0], upper[0], self.threshold_, slack)
 
     def certified_radius(self, pairs):
         """Per pair, a budget below which its prediction provably cannot change.
@@ -333,9 +325,8 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
         -------
         radius : ndarray of shape (n_pairs,)
         """
-        D = self._distances(pairs)
-        slack = rounding_slack(pairs, self.norms_.inf_to_2)
-        return _radius_from_distances(D, self.threshold_, self.norms_.inf_to_2, self.budget, slack)
+        check_is_fitted(self)
+        return certified_radius(self.norms_, pairs, threshold=self.threshold_, budget=self.budget)
 
     def certified_score(self, pairs, y):
         """Fraction of pairs both correctly classified and certified at ``eps``.

@@ -9,7 +9,8 @@ import numpy as np
 from sklearn.frozen import FrozenEstimator
 
 from ._attack import AckMetricAttack
-from ._knn_certificate import certified_knn_accuracy, certify_knn, make_certified_scorer
+from ._knn_certificate import make_certified_scorer
+from .certificates import certified_knn_accuracy, certify_knn
 
 __all__ = [
     "attack_success_rate",
