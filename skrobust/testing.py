@@ -58,6 +58,8 @@ __all__ = [
     "triplets_in_box",
 ]
 
+#: The budget kinds of a pair (the ``budget`` parameter): ``"shared"``, the paper's eq. (4),
+#: and ``"per_point"``. :func:`budgets` draws them.
 BUDGETS = ("shared", "per_point")
 
 _UNIT = st.floats(0.0, 1.0, allow_nan=False, allow_infinity=False)
@@ -120,9 +122,17 @@ class FixedMetric(TransformerMixin, BaseEstimator):
     def fit(self, X=None, y=None):
         """Validate ``components`` and ``threshold``; ``X`` and ``y`` are ignored.
 
+        Parameters
+        ----------
+        X : None or array-like, default=None
+            Ignored: ``W`` is given, not learned.
+        y : None or array-like, default=None
+            Ignored.
+
         Returns
         -------
         self : FixedMetric
+            The model itself.
         """
         self.components_  # noqa: B018 - validates
         if self.threshold is not None and not np.isfinite(float(self.threshold)):
@@ -130,18 +140,47 @@ class FixedMetric(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X):
-        """Embed points: ``X @ W.T``."""
+        """Embed points: ``X @ W.T``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Points to embed.
+
+        Returns
+        -------
+        X_embedded : ndarray of shape (n_samples, n_components)
+            The embedded points.
+        """
         return np.asarray(X, dtype=np.float64) @ self.components_.T
 
     def pair_distances(self, pairs):
-        """Squared distances ``D = ||W (a - b)||^2`` of pairs ``(n_pairs, 2, n_features)``
-        (as :meth:`skrobust.MahalanobisMetric.pair_distances`; thresholds are on ``D``)."""
+        """Squared distances ``D = ||W (a - b)||^2`` of pairs.
+
+        As :meth:`skrobust.MahalanobisMetric.pair_distances`; thresholds are on ``D``.
+
+        Parameters
+        ----------
+        pairs : array-like of shape (n_pairs, 2, n_features)
+            Pairs ``(a, b)`` of points.
+
+        Returns
+        -------
+        distances : ndarray of shape (n_pairs,)
+            ``D`` of each pair.
+        """
         pairs = np.asarray(pairs, dtype=np.float64)
         diff = (pairs[:, 0] - pairs[:, 1]) @ self.components_.T
         return np.einsum("ij,ij->i", diff, diff)
 
     def get_mahalanobis_matrix(self):
-        """``M = W^T W``."""
+        """The Mahalanobis matrix ``M = W^T W``.
+
+        Returns
+        -------
+        M : ndarray of shape (n_features, n_features)
+            Symmetric positive semi-definite; ``D(x, x') = (x - x')^T M (x - x')``.
+        """
         W = self.components_
         return W.T @ W
 
@@ -159,8 +198,30 @@ def _count(draw, value, low, high):
 
 @st.composite
 def boxes(draw, unit=None):
-    """A box ``(lo, hi)``: the unit box when ``unit`` is True, a random one (``lo`` in
-    ``[-3, 3]``, width in ``[0.25, 4]``) when False, either when None."""
+    """A strategy for a box ``(lo, hi)``, the ``feature_range`` of attacks and certificates.
+
+    Parameters
+    ----------
+    unit : bool or None, default=None
+        True: the unit box ``(0.0, 1.0)``. False: a random box, ``lo`` in ``[-3, 3]`` and
+        width in ``[0.25, 4]``. None: either.
+
+    Returns
+    -------
+    strategy : hypothesis SearchStrategy
+        Draws tuples ``(lo, hi)`` of floats with ``lo < hi``.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> from skrobust.testing import boxes
+    >>> @settings(max_examples=10, deadline=None)
+    ... @given(box=boxes(unit=False))
+    ... def test_box(box):
+    ...     lo, hi = box
+    ...     assert -3 <= lo <= 3 and 0.25 <= hi - lo <= 4
+    >>> test_box()
+    """
     if unit or (unit is None and draw(st.booleans())):
         return (0.0, 1.0)
     lo = draw(st.floats(-3.0, 3.0))
@@ -183,19 +244,40 @@ def _rotation(draw, n):
 
 @st.composite
 def components(draw, n_features=None, n_components=None, scale=2.0, condition=None):
-    """``W`` of shape ``(n_components, n_features)``.
+    """A strategy for ``W`` of shape ``(n_components, n_features)``.
 
     Parameters
     ----------
-    n_features, n_components : int or None
-        Shape; ``None`` draws ``n_features`` in 1..4 and ``n_components`` in
-        1..``n_features + 1``.
+    n_features : int or None, default=None
+        Columns of ``W``; ``None`` draws it in 1..4.
+    n_components : int or None, default=None
+        Rows of ``W``; ``None`` draws it in 1..``n_features + 1``.
     scale : float, default=2.0
         Largest entry (``condition=None``) or largest singular value.
     condition : float or None, default=None
         ``None``: entries drawn in ``[-scale, scale]`` (any ``W``, singular ones included).
         A number ``>= 1``: ``W = U diag(s) V^T`` with random rotations and singular values
         in ``[scale / condition, scale]``, so its condition number is at most ``condition``.
+
+    Returns
+    -------
+    strategy : hypothesis SearchStrategy
+        Draws float64 arrays of shape ``(n_components, n_features)``.
+
+    Examples
+    --------
+    Full-rank ``W`` of condition number at most 10:
+
+    >>> import numpy as np
+    >>> from hypothesis import given, settings
+    >>> from skrobust.testing import components
+    >>> @settings(max_examples=10, deadline=None)
+    ... @given(W=components(n_features=3, n_components=2, condition=10.0))
+    ... def test_conditioning(W):
+    ...     s = np.linalg.svd(W, compute_uv=False)
+    ...     assert W.shape == (2, 3) and s[0] <= 2.0 * (1 + 1e-9)
+    ...     assert s[0] <= 10.0 * s[-1] * (1 + 1e-9)
+    >>> test_conditioning()
     """
     n_features = _count(draw, n_features, 1, 4)
     n_components = _count(draw, n_components, 1, n_features + 1)
@@ -215,14 +297,75 @@ def components(draw, n_features=None, n_components=None, scale=2.0, condition=No
 
 @st.composite
 def fixed_metrics(draw, n_features=None, n_components=None, scale=2.0, condition=None):
-    """A :class:`FixedMetric` whose ``W`` is drawn by :func:`components` (same parameters)."""
+    """A strategy for a :class:`FixedMetric` whose ``W`` is drawn by :func:`components`.
+
+    Parameters
+    ----------
+    n_features : int or None, default=None
+        Columns of ``W``; ``None`` draws it in 1..4.
+    n_components : int or None, default=None
+        Rows of ``W``; ``None`` draws it in 1..``n_features + 1``.
+    scale : float, default=2.0
+        Largest entry (``condition=None``) or largest singular value of ``W``.
+    condition : float or None, default=None
+        ``None``: any ``W``, singular ones included; a number ``>= 1``: a bound on the
+        condition number of ``W`` (see :func:`components`).
+
+    Returns
+    -------
+    strategy : hypothesis SearchStrategy
+        Draws :class:`FixedMetric` models without a threshold.
+
+    Examples
+    --------
+    Any skrobust function takes the drawn model; here the triangle bound's constant
+    ``K >= ||W||_{inf->2}`` is checked at the corners of the unit cube:
+
+    >>> import itertools
+    >>> import numpy as np
+    >>> from hypothesis import given, settings
+    >>> from skrobust import inf_to_2_norm
+    >>> from skrobust.testing import fixed_metrics
+    >>> corners = np.array(list(itertools.product([-1.0, 1.0], repeat=3)))
+    >>> @settings(max_examples=10, deadline=None)
+    ... @given(metric=fixed_metrics(n_features=3))
+    ... def test_norm(metric):
+    ...     K, _ = inf_to_2_norm(metric.components_)
+    ...     assert np.linalg.norm(metric.transform(corners), axis=1).max() <= K * (1 + 1e-9)
+    >>> test_norm()
+    """
     return FixedMetric(draw(components(n_features, n_components, scale, condition)))
 
 
 @st.composite
 def points_in_box(draw, n_points=None, n_features=None, box=(0.0, 1.0)):
-    """An array ``(n_points, n_features)`` with every entry in ``box`` (ends included);
-    ``None`` draws ``n_points`` in 1..8 and ``n_features`` in 1..4."""
+    """A strategy for points with every entry in ``box`` (ends included).
+
+    Parameters
+    ----------
+    n_points : int or None, default=None
+        Rows; ``None`` draws it in 1..8.
+    n_features : int or None, default=None
+        Columns; ``None`` draws it in 1..4.
+    box : tuple (lo, hi), default=(0.0, 1.0)
+        The box.
+
+    Returns
+    -------
+    strategy : hypothesis SearchStrategy
+        Draws float64 arrays of shape ``(n_points, n_features)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hypothesis import given, settings
+    >>> from skrobust.testing import points_in_box
+    >>> @settings(max_examples=10, deadline=None)
+    ... @given(X=points_in_box(n_points=5, n_features=2, box=(-1.0, 2.0)))
+    ... def test_points(X):
+    ...     assert X.shape == (5, 2) and np.all((-1.0 <= X) & (X <= 2.0))
+    >>> test_points()
+    """
     lo, hi = check_feature_range(box, name="box")
     n_points = _count(draw, n_points, 1, 8)
     n_features = _count(draw, n_features, 1, 4)
@@ -232,7 +375,35 @@ def points_in_box(draw, n_points=None, n_features=None, box=(0.0, 1.0)):
 
 @st.composite
 def pairs_in_box(draw, n_features=None, max_pairs=8, box=(0.0, 1.0)):
-    """Pairs ``(n_pairs, 2, n_features)`` in ``box``, ``1 <= n_pairs <= max_pairs``."""
+    """A strategy for pairs of points in ``box``.
+
+    Parameters
+    ----------
+    n_features : int or None, default=None
+        Features; ``None`` draws it in 1..4.
+    max_pairs : int, default=8
+        At most this many pairs (at least 1).
+    box : tuple (lo, hi), default=(0.0, 1.0)
+        The box.
+
+    Returns
+    -------
+    strategy : hypothesis SearchStrategy
+        Draws float64 arrays of shape ``(n_pairs, 2, n_features)``,
+        ``1 <= n_pairs <= max_pairs``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hypothesis import given, settings
+    >>> from skrobust.testing import pairs_in_box
+    >>> @settings(max_examples=10, deadline=None)
+    ... @given(pairs=pairs_in_box(n_features=3, max_pairs=4))
+    ... def test_pairs(pairs):
+    ...     assert pairs.shape[1:] == (2, 3) and 1 <= len(pairs) <= 4
+    ...     assert np.all((0.0 <= pairs) & (pairs <= 1.0))
+    >>> test_pairs()
+    """
     n_features = _count(draw, n_features, 1, 4)
     n_pairs = draw(st.integers(1, max_pairs))
     points = draw(points_in_box(2 * n_pairs, n_features, box))
@@ -241,19 +412,84 @@ def pairs_in_box(draw, n_features=None, max_pairs=8, box=(0.0, 1.0)):
 
 @st.composite
 def triplets_in_box(draw, n_features=None, max_triplets=6, box=(0.0, 1.0)):
-    """Triplets (anchor, positive, negative) ``(n_triplets, 3, n_features)`` in ``box``."""
+    """A strategy for triplets (anchor, positive, negative) of points in ``box``.
+
+    Parameters
+    ----------
+    n_features : int or None, default=None
+        Features; ``None`` draws it in 1..4.
+    max_triplets : int, default=6
+        At most this many triplets (at least 1).
+    box : tuple (lo, hi), default=(0.0, 1.0)
+        The box.
+
+    Returns
+    -------
+    strategy : hypothesis SearchStrategy
+        Draws float64 arrays of shape ``(n_triplets, 3, n_features)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hypothesis import given, settings
+    >>> from skrobust.testing import triplets_in_box
+    >>> @settings(max_examples=10, deadline=None)
+    ... @given(triplets=triplets_in_box(n_features=2, max_triplets=3))
+    ... def test_triplets(triplets):
+    ...     assert triplets.shape[1:] == (3, 2) and 1 <= len(triplets) <= 3
+    >>> test_triplets()
+    """
     n_features = _count(draw, n_features, 1, 4)
     n = draw(st.integers(1, max_triplets))
     return draw(points_in_box(3 * n, n_features, box)).reshape(n, 3, n_features)
 
 
 def budgets():
-    """A budget kind: ``"shared"`` (eq. 4) or ``"per_point"``."""
+    """A strategy for a budget kind: ``"shared"`` (eq. 4) or ``"per_point"``.
+
+    Returns
+    -------
+    strategy : hypothesis SearchStrategy
+        Draws one of :data:`BUDGETS`, the values of the ``budget`` parameter of
+        :func:`~skrobust.perturbed_distance_bounds` and the attacks.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> from skrobust.testing import BUDGETS, budgets
+    >>> @settings(max_examples=10, deadline=None)
+    ... @given(budget=budgets())
+    ... def test_budget(budget):
+    ...     assert budget in BUDGETS
+    >>> test_budget()
+    """
     return st.sampled_from(BUDGETS)
 
 
 def eps_values(max_eps=0.5):
-    """A budget ``eps`` in ``[0, max_eps]``, 0 included."""
+    """A strategy for a budget ``eps`` in ``[0, max_eps]``, 0 included.
+
+    Parameters
+    ----------
+    max_eps : float, default=0.5
+        The largest budget.
+
+    Returns
+    -------
+    strategy : hypothesis SearchStrategy
+        Draws floats in ``[0, max_eps]``; ``0.0`` (no attack, where a bound must be
+        exact) is one of its explicit choices, so it is tried early.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> from skrobust.testing import eps_values
+    >>> @settings(max_examples=10, deadline=None)
+    ... @given(eps=eps_values(max_eps=0.1))
+    ... def test_eps(eps):
+    ...     assert 0.0 <= eps <= 0.1
+    >>> test_eps()
+    """
     return st.one_of(st.just(0.0), st.floats(0.0, max_eps, allow_nan=False))
 
 
@@ -265,6 +501,35 @@ def perturbations(draw, X, eps, box=(0.0, 1.0), budget="per_point"):
     ``(n, 2, n_features)``: ``budget="per_point"`` moves each point by up to ``eps``,
     ``"shared"`` splits ``eps`` between the two points of a pair at a drawn ratio (eq. 4).
     ``X`` must lie in ``box``; ``box=None`` is no box.
+
+    Parameters
+    ----------
+    X : array-like of shape (n, n_features) or (n, 2, n_features)
+        Points or pairs to move, inside ``box``.
+    eps : float
+        The L-infinity budget.
+    box : tuple (lo, hi) or None, default=(0.0, 1.0)
+        The box the moved points stay in; ``None`` for none.
+    budget : {"per_point", "shared"}, default="per_point"
+        How ``eps`` applies (``"shared"`` needs pairs).
+
+    Returns
+    -------
+    strategy : hypothesis SearchStrategy
+        Draws float64 arrays of the shape of ``X``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hypothesis import given, settings
+    >>> from skrobust.testing import perturbations
+    >>> X = np.array([[0.2, 0.95], [0.5, 0.0]])
+    >>> @settings(max_examples=10, deadline=None)
+    ... @given(moved=perturbations(X, eps=0.1))
+    ... def test_moved(moved):
+    ...     assert np.all(np.abs(moved - X) <= 0.1 + 1e-12)
+    ...     assert np.all((0.0 <= moved) & (moved <= 1.0))
+    >>> test_moved()
     """
     X = np.asarray(X, dtype=np.float64)
     lo, hi = (-np.inf, np.inf) if box is None else check_feature_range(box, name="box")
@@ -289,7 +554,44 @@ def perturbations(draw, X, eps, box=(0.0, 1.0), budget="per_point"):
 def pairs_with_perturbations(
     draw, n_features=None, max_pairs=8, box=(0.0, 1.0), budget="shared", max_eps=0.5
 ):
-    """``(pairs, eps, moved)``: pairs in ``box``, a budget and the pairs moved within it."""
+    """A strategy for ``(pairs, eps, moved)``: pairs in ``box``, a budget, the pairs moved.
+
+    Parameters
+    ----------
+    n_features : int or None, default=None
+        Features; ``None`` draws it in 1..4.
+    max_pairs : int, default=8
+        At most this many pairs.
+    box : tuple (lo, hi) or None, default=(0.0, 1.0)
+        The box of the pairs and of the moved pairs.
+    budget : {"shared", "per_point"}, default="shared"
+        How ``eps`` applies to a pair (see :func:`perturbations`).
+    max_eps : float, default=0.5
+        The largest budget (see :func:`eps_values`).
+
+    Returns
+    -------
+    strategy : hypothesis SearchStrategy
+        Draws tuples ``(pairs, eps, moved)``: pairs of shape ``(n_pairs, 2, n_features)``
+        (:func:`pairs_in_box`), a float ``eps`` (:func:`eps_values`) and the pairs moved
+        within it (:func:`perturbations`).
+
+    Examples
+    --------
+    The module's example property-tests a bound with it; ``tests/test_user_bound.py``
+    does so at 1,000 examples. Here, the shared budget holds:
+
+    >>> import numpy as np
+    >>> from hypothesis import given, settings
+    >>> from skrobust.testing import pairs_with_perturbations
+    >>> @settings(max_examples=10, deadline=None)
+    ... @given(drawn=pairs_with_perturbations(n_features=2))
+    ... def test_shared(drawn):
+    ...     pairs, eps, moved = drawn
+    ...     step = np.abs(moved - pairs).max(axis=2)
+    ...     assert np.all(step.sum(axis=1) <= eps * (1 + 1e-9) + 1e-12)
+    >>> test_shared()
+    """
     pairs = draw(pairs_in_box(n_features, max_pairs, box))
     eps = draw(eps_values(max_eps))
     return pairs, eps, draw(perturbations(pairs, eps, box, budget))
