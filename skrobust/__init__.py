@@ -13,6 +13,7 @@ from ._bounds import (
     perturbed_distance_bounds,
 )
 from ._classifier import CertifiedPairClassifier
+from ._knn_attack import CascadeKNNAttack
 from ._learner import RobustMetricLearner
 from ._mahalanobis import MahalanobisMetric, calibrate_threshold, mahalanobis_metric
 
@@ -21,6 +22,7 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "AckMetricAttack",
     "AttackResult",
+    "CascadeKNNAttack",
     "CertifiedPairClassifier",
     "MahalanobisMetric",
     "MetricNorms",
