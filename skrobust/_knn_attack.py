@@ -453,7 +453,7 @@ class MaxMarginLP(KNNAttackMember):
             score = np.sort(low[blocked <= allowed], axis=1)[:, min(allowed, low.shape[1] - 1)]
             viable = viable[np.argsort(score, kind="stable")]
             n_lps = 0
-            for R in itertools.combinations(viable[: j + 2], j):
+            for R in itertools.combinations(viable[: self.max_lps + j - 1], j):
                 if n_lps >= self.max_lps:
                     break
                 ahead = []
@@ -701,13 +701,14 @@ class CascadeKNNAttack(BaseEstimator):
         adversarial = np.repeat(X[np.newaxis], n_eps, axis=0)
         pred_after = np.repeat(pred_before[np.newaxis], n_eps, axis=0)
         found_by = np.full((n_eps, len(X)), -1, dtype=np.int64)
-        rng = check_random_state(self.random_state)
-        seeds = rng.randint(np.iinfo(np.int32).max, size=(n_eps, len(self.members_), 64))
+        # One base seed; each member run draws from (base, eps index, member index, run), so
+        # appending a member leaves the draws of the others unchanged.
+        base = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         # Members multiply small matrices: one BLAS thread is faster there, above all on a
         # busy machine.
         small = X.size * max(1, len(self.classifier_._fit_X)) < 1e8
         with threadpool_limits(limits=1 if small else None, user_api="blas"):
-            self._run_members(X, eps_values, seeds, attackable, y_idx, pred_before,
+            self._run_members(X, eps_values, base, attackable, y_idx, pred_before,
                               adversarial, pred_after, found_by)  # fmt: skip
         return CascadeResult(
             mode="knn",
@@ -720,7 +721,7 @@ class CascadeKNNAttack(BaseEstimator):
         )
 
     def _run_members(
-        self, X, eps_values, seeds, attackable, y_idx, pred_before, adversarial, pred_after,
+        self, X, eps_values, base, attackable, y_idx, pred_before, adversarial, pred_after,
         found_by,
     ):  # fmt: skip
         """The cascade, per eps: each member run on the points still unflipped; writes the
@@ -736,7 +737,7 @@ class CascadeKNNAttack(BaseEstimator):
                 for run in range(member.n_runs):
                     if not todo.size:
                         break
-                    member_rng = np.random.RandomState(seeds[e, m, run % 64] + run // 64)
+                    member_rng = np.random.RandomState([base, e, m, run])
                     cand = member.perturb(
                         problem, X[todo], y_idx[todo], lower[todo], upper[todo], run, member_rng
                     )
