@@ -1,13 +1,16 @@
 """Certified kNN: points whose vote provably cannot flip within an L-infinity budget.
 
-For a kNN classifier over a Mahalanobis metric (a fitted ``Pipeline(metric step,
-KNeighborsClassifier)``), moving a test point ``x`` by ``||d||_inf <= eps`` moves every
-distance to a reference by at most ``eps K`` (triangle bound, ``K`` an upper bound on
-``||W||_{inf->2}``): ``r_j' in [l_j, u_j] = [r_j - eps K, r_j + eps K]``. The certificate
-treats the ``r_j'`` as free within these intervals (a relaxation, so it is sound).
+A fitted ``Pipeline(metric step, KNeighborsClassifier)`` stores its references embedded,
+``e_j = W x_j + bias``. A test point ``z`` (embedding ``Z``) moves to ``z + delta`` with
+``delta`` in ``[l, u] = [max(-eps, lo - z), min(eps, hi - z)]`` (the L-infinity ball of
+``eps``, intersected with the box ``feature_range`` when there is one). Two arguments
+certify a point; it is certified when either does (the interval one, cheaper, first).
 
-Why the vote cannot flip. Let ``S'`` be the ``k`` nearest references after the attack and
-``rho = max_{j in S'} r_j'``. Every reference with ``r_j' < rho`` is in ``S'`` and ``S'``
+**Interval argument** (no box). Moving ``z`` moves every distance to a reference by at most
+``eps K`` (triangle bound, ``K`` an upper bound on ``||W||_{inf->2}``):
+``r_j' in [l_j, u_j] = [r_j - eps K, r_j + eps K]``, treated as free within these intervals
+(a relaxation, so it is sound). Let ``S'`` be the ``k`` nearest references after the attack
+and ``rho = max_{j in S'} r_j'``. Every reference with ``r_j' < rho`` is in ``S'`` and ``S'``
 holds only references with ``r_j' <= rho``; so ``#{u_j < rho} <= k - 1`` and
 ``#{l_j <= rho} >= k``, that is ``rho`` lies in ``[l_(k), u_(k)]`` (the ``k``-th smallest
 lower and upper ends). For the predicted class ``c`` and a rival ``c'``:
@@ -18,23 +21,72 @@ lower and upper ends). For the predicted class ``c`` and a rival ``c'``:
 So ``n_c' < n_c`` whenever ``B(rho) < A(rho)`` or ``2 A(rho) > k``. The point is certified
 when this holds for every rival and every ``rho`` in ``[l_(k), u_(k)]``; the counts are step
 functions whose worst values are at the interval ends ``l_j``, ``u_j``, which are all that
-need checking. A tie (``n_c' = n_c``) is never certified, whatever the classifier's
-tie-breaking would do.
+need checking.
+
+**Pairwise argument** (distances move together). With ``D_j = ||Z - e_j||^2`` and
+``P_j = 2 W^T e_j``, the quadratic terms cancel in a difference:
+``D_b(delta) - D_a(delta) = D_b - D_a + c_ab . delta`` with ``c_ab = P_a - P_b
+= 2 W^T (e_a - e_b)``, linear in ``delta``. Its minimum over ``[l, u]`` is exact and
+separable, ``g_ab = D_b - D_a + sum_i min(c_i l_i, c_i u_i)``; without a box it is
+``D_b - D_a - eps ||c_ab||_1``. Say own reference ``a`` (class ``c``) *beats* reference
+``b`` of another class when ``g_ab`` exceeds the rounding slack: then ``a`` is strictly
+nearer than ``b`` after every attack. Let ``A(b)`` be the own references that beat ``b``.
+
+Take any attack and any ``k`` nearest references ``S'`` (any tie-breaking among equal
+distances), with ``n_c`` own references and ``T = k - n_c`` others. If ``b`` is in ``S'``,
+every ``a`` in ``A(b)`` is strictly nearer than ``b``, hence nearer than the farthest member
+of ``S'``, hence in ``S'``: ``n_c >= |A(b)|``. Count a flip towards rival class ``c'`` as
+``n_c' >= n_c`` (ties count as flips, whatever the classifier's tie-breaking), with
+``m = n_c' >= 1`` (if ``n_c = 0`` some class has a vote, and it is that ``c'``). The ``m``
+members of ``c'`` in ``S'`` are distinct, so ``n_c >= alpha_m``, the ``m``-th smallest
+``|A(b)|`` over ``b`` in ``c'``; the ``T`` non-own members give ``n_c >= beta_T``, the
+``T``-th smallest over all references not in ``c``. A flip towards ``c'`` therefore needs
+integers ``1 <= m <= T <= k`` with ``m <= |c'|``, ``T - m <= #(not c) - |c'|``,
+``k - T <= m`` and ``max(alpha_m, beta_T) <= k - T``. The point is certified when no rival
+class admits such ``(m, T)``. This covers even ``k`` and any number of classes: each rival
+class is checked on its own (lumping all rivals into one class would let votes split
+between rivals count against ``c`` as one block, and lose the ``n_c' >= n_c`` per class).
+For two classes and odd ``k`` it is Wang et al.'s combination (NeurIPS 2020): the point is
+certified iff ``alpha_s >= s`` with ``s = (k + 1) // 2``. A pair with ``W (a - b) = 0`` has
+``c_ab = 0``: ``a`` beats ``b`` only if it is strictly nearer already, so duplicates of
+different classes are a permanent tie and never certified.
+
+Rounding. Every comparison keeps a relative margin ``CERTIFICATE_RTOL`` plus the float error
+of the expanded squared distances and of ``z + delta``, so ties are never certified and a
+certified vote also survives the rounding of the classifier's own arithmetic.
 """
 
 import numpy as np
+from scipy.spatial.distance import cdist
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from ._bounds import CERTIFICATE_RTOL, metric_norms
 from ._mahalanobis import MahalanobisMetric, mahalanobis_metric, unwrap_frozen
-from ._validation import _as_finite_float_array, check_eps, check_knn_classifier
+from ._validation import (
+    _as_finite_float_array,
+    check_eps,
+    check_feature_range,
+    check_in_box,
+    check_knn_classifier,
+    check_scalar_choice,
+)
 
-__all__ = ["certified_knn_accuracy", "certify_knn", "make_certified_scorer"]
+__all__ = [
+    "certified_knn_accuracy",
+    "certified_knn_radius",
+    "certify_knn",
+    "make_certified_scorer",
+]
+
+METHODS = ("pairwise", "interval", "exact")
 
 # Rows of test points whose distances to all references are held at once.
 _CHUNK_ELEMENTS = 1 << 22
+
+# Float error of an expanded squared distance, relative to the squares it is made of.
+_EXPANSION_RTOL = 1e-12
 
 
 def _split_knn_pipeline(estimator):
@@ -84,15 +136,184 @@ def _certify_point(lower, upper, ref_classes, c, n_classes, k):
     return True
 
 
-def certify_knn(estimator, X, eps):
+class _KnnParts:
+    """What every certificate of one fitted kNN needs, computed once."""
+
+    def __init__(self, estimator):
+        self.metric, self.knn = _split_knn_pipeline(estimator)
+        self.references = np.asarray(self.knn._fit_X, dtype=np.float64)
+        self.ref_classes = np.asarray(self.knn._y)
+        self.k = min(self.knn.n_neighbors, self.references.shape[0])
+        self.n_classes = len(self.knn.classes_)
+        self.ref_sq = np.einsum("ij,ij->i", self.references, self.references)
+        self.P = 2.0 * self.references @ self.metric.components
+        self._inf_to_2 = None
+        self._l1 = {}
+
+    @property
+    def inf_to_2(self):
+        if self._inf_to_2 is None:
+            self._inf_to_2 = metric_norms(self.metric).inf_to_2
+        return self._inf_to_2
+
+    def l1(self, c):
+        """``||P_a - P_b||_1`` for own ``a`` (class ``c``) and the others ``b``: it does not
+        depend on the test point, so it is computed once per class."""
+        if c not in self._l1:
+            own = self.ref_classes == c
+            self._l1[c] = cdist(self.P[own], self.P[~own], "cityblock")
+        return self._l1[c]
+
+    def check_X(self, X, feature_range):
+        X = _as_finite_float_array(X, "X")
+        if X.ndim != 2 or X.shape[1] != self.metric.n_features:
+            raise ValueError(
+                f"X must have shape (n_samples, {self.metric.n_features}), got shape {X.shape}."
+            )
+        check_in_box(X, feature_range)
+        return X
+
+
+def _interval_certify(parts, Zc, sq, z_sq, eps, predicted):
+    """The interval argument for a chunk of points (``eps`` one budget per point)."""
+    dist = np.sqrt(np.maximum(sq, 0.0))
+    reach = (eps * parts.inf_to_2)[:, None]
+    # Widen by the float error of the expanded squares, plus the relative margin.
+    slack = CERTIFICATE_RTOL * (dist + reach) + np.sqrt(
+        _EXPANSION_RTOL * (np.abs(sq) + parts.ref_sq + z_sq[:, None])
+    )
+    lower = np.maximum(dist - reach - slack, 0.0)
+    upper = dist + reach + slack
+    return np.array(
+        [
+            _certify_point(
+                lower[i], upper[i], parts.ref_classes, predicted[i], parts.n_classes, parts.k
+            )
+            for i in range(Zc.shape[0])
+        ],
+        dtype=bool,
+    )
+
+
+def _beaten_counts(parts, X, sq, z_sq, eps, c, feature_range):
+    """``|A(b)|`` (capped at ``k + 1``) for each reference ``b`` not of class ``c``, for
+    points ``X`` predicted ``c`` (see the pairwise argument in the module docstring)."""
+    own = parts.ref_classes == c
+    D_own, D_other = sq[:, own], sq[:, ~own]
+    sq_own, sq_other = parts.ref_sq[own], parts.ref_sq[~own]
+    l1 = parts.l1(c)
+    rounding = 4.0 * np.finfo(np.float64).eps * (np.abs(X).max(axis=1) + eps)
+    counts = np.empty(D_other.shape, dtype=np.int64)
+    for i in range(X.shape[0]):
+        # No box: min of D_b - D_a over the ball is D_b - D_a - eps ||c_ab||_1.
+        gap = D_other[i][None, :] - D_own[i][:, None] - eps[i] * l1
+        slack = (
+            CERTIFICATE_RTOL * (np.abs(D_own[i])[:, None] + np.abs(D_other[i]) + eps[i] * l1)
+            + rounding[i] * l1
+            + _EXPANSION_RTOL * (2.0 * z_sq[i] + sq_own[:, None] + sq_other)
+        )
+        beats = gap > slack
+        if feature_range is not None:
+            _box_refine(parts, X[i], eps[i], feature_range, own, gap, slack, beats)
+        counts[i] = np.minimum(beats.sum(axis=0), parts.k + 1)
+    return counts
+
+
+def _box_refine(parts, z, eps, feature_range, own, gap, slack, beats):
+    """Add the box to the pairs the ball alone does not decide (in place).
+
+    The box only shrinks ``[l, u]``; on a coordinate where it binds, the exact minimum rises
+    by ``c_i m_i + |c_i| (eps - r_i) >= 0`` (``m``, ``r`` the centre and half-width of
+    ``[l_i, u_i]``), so only such coordinates and undecided pairs are recomputed, and only
+    for references whose count is still below ``k + 1`` (more is never needed).
+    """
+    lo, hi = feature_range
+    lower, upper = np.maximum(-eps, lo - z), np.minimum(eps, hi - z)
+    bind = np.flatnonzero((lower > -eps) | (upper < eps))
+    if bind.size == 0:
+        return
+    mid, half = (lower[bind] + upper[bind]) / 2.0, (upper[bind] - lower[bind]) / 2.0
+    undecided = np.flatnonzero(beats.sum(axis=0) <= parts.k)
+    if undecided.size == 0:
+        return
+    P_own = parts.P[own][:, bind]
+    P_other = parts.P[~own][undecided][:, bind]
+    for j, b in enumerate(undecided):
+        rows = np.flatnonzero(~beats[:, b])
+        C = P_own[rows] - P_other[j]
+        rise = C @ mid + np.abs(C) @ (eps - half)
+        beats[rows, b] = gap[rows, b] + rise > slack[rows, b]
+
+
+def _pairwise_certify(parts, counts, c):
+    """Whether no rival class admits a flip ``(m, T)`` (module docstring), per point."""
+    k = parts.k
+    other = parts.ref_classes[parts.ref_classes != c]
+    n_other = other.shape[0]
+    if n_other == 0:
+        return np.ones(counts.shape[0], dtype=bool)
+    # beta[:, T - 1]: T-th smallest count over all others (T <= k).
+    beta = np.sort(counts, axis=1)[:, : min(k, n_other)]
+    certified = np.ones(counts.shape[0], dtype=bool)
+    for rival in range(parts.n_classes):
+        members = other == rival
+        size = int(members.sum())
+        if rival == c or size == 0:
+            continue
+        alpha = np.sort(counts[:, members], axis=1)[:, : min(k, size)]
+        for m in range(1, min(k, size) + 1):
+            for T in range(max(m, k - m), min(k, n_other) + 1):
+                if T - m > n_other - size:
+                    continue
+                worst = np.maximum(alpha[:, m - 1], beta[:, T - 1])
+                certified &= worst > k - T
+    return certified
+
+
+def _certify(parts, X, eps, method, feature_range):
+    """Certificates of ``method`` for points ``X`` with one budget per point."""
+    Z = parts.metric.transform(X)
+    E = parts.references
+    k = parts.k
+    certified = np.zeros(X.shape[0], dtype=bool)
+    rows = max(1, _CHUNK_ELEMENTS // max(1, E.shape[0]))
+    for start in range(0, X.shape[0], rows):
+        stop = min(X.shape[0], start + rows)
+        Zc = Z[start:stop]
+        z_sq = np.einsum("ij,ij->i", Zc, Zc)
+        sq = z_sq[:, None] + parts.ref_sq - 2.0 * Zc @ E.T
+        # The vote of the clean point. Where it is ambiguous (tied distances or counts) the
+        # certificates fail anyway, so they agree with knn.predict wherever they certify.
+        nearest = np.argpartition(sq, k - 1, axis=1)[:, :k]
+        votes = np.zeros((Zc.shape[0], parts.n_classes), dtype=np.int64)
+        np.add.at(votes, (np.arange(Zc.shape[0])[:, None], parts.ref_classes[nearest]), 1)
+        predicted = votes.argmax(axis=1)
+        done = _interval_certify(parts, Zc, sq, z_sq, eps[start:stop], predicted)
+        if method == "pairwise":
+            for c in np.unique(predicted[~done]):
+                todo = np.flatnonzero(~done & (predicted == c))
+                counts = _beaten_counts(
+                    parts, X[start:stop][todo], sq[todo], z_sq[todo], eps[start:stop][todo], c,
+                    feature_range,
+                )  # fmt: skip
+                done[todo] = _pairwise_certify(parts, counts, c)
+        certified[start:stop] = done
+    return certified
+
+
+def _check_single_eps(eps):
+    eps_values, scalar = check_eps(eps)
+    if not scalar:
+        raise ValueError(f"eps must be a single number, got {eps!r}.")
+    return float(eps_values[0])
+
+
+def certify_knn(estimator, X, eps, *, method="pairwise", feature_range=None):
     """Whether the kNN vote at each point provably survives every attack within ``eps``.
 
-    Sound (no attack with ``||d||_inf <= eps`` changes the predicted class of a certified
-    point), though loose: distances are bounded by the triangle bound
-    ``|r_j' - r_j| <= eps K`` and treated as independent. The argument is in the module
-    docstring of ``skrobust._knn_certificate``. A relative safety margin of ``1e-9`` widens
-    the intervals, so float rounding and ties are never certified. No box is assumed (a
-    box only weakens the attacker), so test points need not lie in one.
+    Sound: no perturbation with ``||delta||_inf <= eps`` (inside ``feature_range``, if
+    given) changes the predicted class of a certified point, or ties its vote. The
+    arguments are in the module docstring of ``skrobust._knn_certificate``.
 
     Parameters
     ----------
@@ -105,6 +326,17 @@ def certify_knn(estimator, X, eps):
         Test points.
     eps : float
         The L-infinity budget of the test point, ``>= 0``.
+    method : {"pairwise", "interval", "exact"}, default="pairwise"
+        ``"interval"``: each distance moves within its own triangle-bound interval (loose,
+        ignores the box). ``"pairwise"``: the interval argument, and for the points it
+        leaves, the exact per-pair minima of ``D_b - D_a`` over the ball and the box
+        combined over the vote. ``"exact"``: the points
+        :func:`~skrobust.certificates.verify_knn` proves robust (an LP per rival for 1-NN;
+        a MILP for ``k > 1``, on at most 40 references).
+    feature_range : tuple (lo, hi) or None, default=None
+        The box the attacker is confined to; ``None`` (no box) certifies against every
+        perturbation in the ball, so test points need not lie in any box. A box can only
+        certify more.
 
     Returns
     -------
@@ -115,58 +347,93 @@ def certify_knn(estimator, X, eps):
     >>> from sklearn.neighbors import KNeighborsClassifier
     >>> from sklearn.pipeline import make_pipeline
     >>> from skrobust import RobustMetricLearner
-    >>> from skrobust.metrics import certify_knn
+    >>> from skrobust.certificates import certify_knn
     >>> from skrobust.datasets import load_wine
     >>> X, y = load_wine()
     >>> pipe = make_pipeline(RobustMetricLearner(random_state=0), KNeighborsClassifier(3))
     >>> pipe = pipe.fit(X[::2], y[::2])
-    >>> certified = certify_knn(pipe, X[1::2], eps=0.01)
-    >>> certified.shape, bool(certified.mean() >= certify_knn(pipe, X[1::2], 0.05).mean())
+    >>> pairwise = certify_knn(pipe, X[1::2], eps=0.05)
+    >>> interval = certify_knn(pipe, X[1::2], eps=0.05, method="interval")
+    >>> pairwise.shape, bool(pairwise.sum() >= interval.sum())
     ((89,), True)
     """
-    eps_values, scalar = check_eps(eps)
-    if not scalar:
-        raise ValueError(f"eps must be a single number, got {eps!r}.")
-    eps = float(eps_values[0])
-    metric, knn = _split_knn_pipeline(estimator)
-    X = _as_finite_float_array(X, "X")
-    if X.ndim != 2 or X.shape[1] != metric.n_features:
-        raise ValueError(
-            f"X must have shape (n_samples, {metric.n_features}), got shape {X.shape}."
-        )
-    reach = eps * metric_norms(metric).inf_to_2
-    references = np.asarray(knn._fit_X, dtype=np.float64)
-    ref_classes = np.asarray(knn._y)
-    k = min(knn.n_neighbors, references.shape[0])
-    n_classes = len(knn.classes_)
-    Z = metric.transform(X)
-    ref_sq = np.einsum("ij,ij->i", references, references)
-    certified = np.zeros(X.shape[0], dtype=bool)
-    rows = max(1, _CHUNK_ELEMENTS // max(1, references.shape[0]))
-    for start in range(0, X.shape[0], rows):
-        Zc = Z[start : start + rows]
-        sq = np.einsum("ij,ij->i", Zc, Zc)[:, None] + ref_sq - 2.0 * Zc @ references.T
-        dist = np.sqrt(np.maximum(sq, 0.0))
-        # Widen by the float error of the expanded squares, plus the relative margin.
-        slack = CERTIFICATE_RTOL * (dist + reach) + np.sqrt(
-            1e-12 * (np.abs(sq) + ref_sq + np.einsum("ij,ij->i", Zc, Zc)[:, None])
-        )
-        lower = np.maximum(dist - reach - slack, 0.0)
-        upper = dist + reach + slack
-        # The vote of the clean point. Where it is ambiguous (tied distances or counts) the
-        # certificate fails anyway, so it agrees with knn.predict wherever it certifies.
-        nearest = np.argpartition(dist, k - 1, axis=1)[:, :k]
-        votes = np.zeros((Zc.shape[0], n_classes), dtype=np.int64)
-        np.add.at(votes, (np.arange(Zc.shape[0])[:, None], ref_classes[nearest]), 1)
-        predicted = votes.argmax(axis=1)
-        for i in range(Zc.shape[0]):
-            certified[start + i] = _certify_point(
-                lower[i], upper[i], ref_classes, predicted[i], n_classes, k
-            )
-    return certified
+    eps = _check_single_eps(eps)
+    method = check_scalar_choice(method, "method", METHODS)
+    feature_range = check_feature_range(feature_range)
+    if method == "exact":
+        from ._exact import verify_knn
+
+        return verify_knn(estimator, X, eps, feature_range=feature_range).robust
+    parts = _KnnParts(estimator)
+    X = parts.check_X(X, feature_range)
+    return _certify(parts, X, np.full(X.shape[0], eps), method, feature_range)
 
 
-def certified_knn_accuracy(estimator, X, y, eps):
+def certified_knn_radius(estimator, X, *, method="pairwise", rtol=1e-6):
+    """Per point, a budget below which its kNN vote provably cannot flip.
+
+    The largest ``eps`` (to a relative ``rtol``) at which :func:`certify_knn` certifies
+    the point, found by bisection on ``eps``; the certificates shrink as ``eps`` grows, so
+    the point is certified at every budget up to the radius. The radius ignores any box
+    (it holds for the ball alone, so it is sound with a box too; with a box
+    :func:`certify_knn` may certify beyond it).
+
+    Parameters
+    ----------
+    estimator : fitted Pipeline or KNeighborsClassifier
+        See :func:`certify_knn`.
+    X : array-like of shape (n_samples, n_features)
+    method : {"pairwise", "interval"}, default="pairwise"
+    rtol : float, default=1e-6
+        Relative precision of the bisection.
+
+    Returns
+    -------
+    radius : ndarray of shape (n_samples,)
+        0 where even ``eps = 0`` is not certified (a tie), ``inf`` where no budget flips
+        the vote (a single class of references).
+
+    Examples
+    --------
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> from skrobust.certificates import certified_knn_radius, certify_knn
+    >>> knn = KNeighborsClassifier(1).fit([[0.0], [1.0]], [0, 1])
+    >>> [round(float(r), 4) for r in certified_knn_radius(knn, [[0.3], [0.5]])]
+    [0.2, 0.0]
+    """
+    method = check_scalar_choice(method, "method", METHODS[:2])
+    if not (isinstance(rtol, float | int) and 0 < rtol < 1):
+        raise ValueError(f"rtol must be a number in (0, 1), got {rtol!r}.")
+    parts = _KnnParts(estimator)
+    X = parts.check_X(X, None)
+    n = X.shape[0]
+    low = np.zeros(n)
+    at_zero = _certify(parts, X, low, method, None)
+    high = np.ones(n)
+    growing = at_zero.copy()
+    for _ in range(64):  # a budget that breaks each certified point
+        if not growing.any():
+            break
+        still = _certify(parts, X[growing], high[growing], method, None)
+        idx = np.flatnonzero(growing)
+        low[idx[still]] = high[idx[still]]
+        high[idx[still]] *= 16.0
+        growing[idx[~still]] = False
+    radius = np.where(at_zero, low, 0.0)
+    radius[growing] = np.inf
+    active = at_zero & ~growing
+    while active.any():
+        idx = np.flatnonzero(active)
+        mid = (low[idx] + high[idx]) / 2.0
+        ok = _certify(parts, X[idx], mid, method, None)
+        low[idx[ok]] = mid[ok]
+        high[idx[~ok]] = mid[~ok]
+        active[idx] = high[idx] - low[idx] > rtol * high[idx]
+    radius[at_zero & np.isfinite(radius)] = low[at_zero & np.isfinite(radius)]
+    return radius
+
+
+def certified_knn_accuracy(estimator, X, y, eps, *, method="pairwise", feature_range=None):
     """Fraction of points both correctly classified and certified at ``eps``.
 
     A lower bound on the accuracy under any attack within the budget; accuracy under a
@@ -180,6 +447,10 @@ def certified_knn_accuracy(estimator, X, y, eps):
     y : array-like of shape (n_samples,)
         True labels.
     eps : float
+    method : {"pairwise", "interval", "exact"}, default="pairwise"
+        See :func:`certify_knn`.
+    feature_range : tuple (lo, hi) or None, default=None
+        See :func:`certify_knn`.
 
     Returns
     -------
@@ -190,7 +461,7 @@ def certified_knn_accuracy(estimator, X, y, eps):
     >>> from sklearn.neighbors import KNeighborsClassifier
     >>> from sklearn.pipeline import make_pipeline
     >>> from skrobust import RobustMetricLearner
-    >>> from skrobust.metrics import certified_knn_accuracy
+    >>> from skrobust.certificates import certified_knn_accuracy
     >>> from skrobust.datasets import load_wine
     >>> X, y = load_wine()
     >>> pipe = make_pipeline(RobustMetricLearner(random_state=0), KNeighborsClassifier(3))
@@ -199,27 +470,31 @@ def certified_knn_accuracy(estimator, X, y, eps):
     >>> bool(certified_knn_accuracy(pipe, X[1::2], y[1::2], eps=0.01) <= clean)
     True
     """
-    certified = certify_knn(estimator, X, eps)
+    certified = certify_knn(estimator, X, eps, method=method, feature_range=feature_range)
     y = np.asarray(y)
     if y.shape != certified.shape:
         raise ValueError(f"y must have shape {certified.shape}, got {y.shape}.")
     return float(np.mean(certified & (estimator.predict(X) == y)))
 
 
-def make_certified_scorer(eps=0.1):
+def make_certified_scorer(eps=0.1, *, method="pairwise", feature_range=None):
     """A scorer of certified kNN accuracy at ``eps``, for ``GridSearchCV`` and friends.
 
     Parameters
     ----------
     eps : float, default=0.1
         The L-infinity budget.
+    method : {"pairwise", "interval", "exact"}, default="pairwise"
+        See :func:`certify_knn`.
+    feature_range : tuple (lo, hi) or None, default=None
+        See :func:`certify_knn`. ``None`` keeps test folds outside the training box from
+        failing.
 
     Returns
     -------
     scorer : callable
         ``scorer(estimator, X, y)`` returns :func:`certified_knn_accuracy` of the fitted
-        pipeline on ``(X, y)``. It assumes no box, so test folds outside the training box
-        score normally (never NaN).
+        pipeline on ``(X, y)``.
 
     Examples
     --------
@@ -238,13 +513,15 @@ def make_certified_scorer(eps=0.1):
     >>> bool(0.0 <= search.best_score_ <= 1.0)
     True
     """
-    eps_values, scalar = check_eps(eps)
-    if not scalar:
-        raise ValueError(f"eps must be a single number, got {eps!r}.")
-    eps = float(eps_values[0])
+    eps = _check_single_eps(eps)
+    method = check_scalar_choice(method, "method", METHODS)
+    feature_range = check_feature_range(feature_range)
 
     def certified_scorer(estimator, X, y):
-        return certified_knn_accuracy(estimator, X, y, eps)
+        return certified_knn_accuracy(
+            estimator, X, y, eps, method=method, feature_range=feature_range
+        )
 
     certified_scorer.eps = eps
+    certified_scorer.method = method
     return certified_scorer

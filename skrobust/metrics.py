@@ -12,8 +12,9 @@ from sklearn.frozen import FrozenEstimator
 
 from ._attack import AckMetricAttack
 from ._knn_attack import CascadeKNNAttack, _check_members
-from ._knn_certificate import certified_knn_accuracy, certify_knn, make_certified_scorer
+from ._knn_certificate import make_certified_scorer
 from ._validation import check_eps, check_feature_range
+from .certificates import certified_knn_accuracy, certify_knn
 
 __all__ = [
     "attack_success_rate",

@@ -167,3 +167,87 @@ class FixedMetric(BaseEstimator):
 
     def _mahalanobis_parts(self):
         return self.components_, self.threshold
+
+
+def _linear_parts(W, references, z):
+    """``D_j`` and ``P_j`` of the module docstring of ``skrobust._exact`` (embedded refs)."""
+    E = references @ W.T
+    Z = z @ W.T
+    return np.einsum("ij,ij->i", Z - E, Z - E), 2.0 * E @ W
+
+
+def _delta_box(z, eps, feature_range):
+    lo, hi = _as_box(feature_range)
+    return np.maximum(-eps, lo - z), np.minimum(eps, hi - z)
+
+
+def max_margin_by_vertices(C, g0, lower, upper):
+    """``max t`` over ``{C delta + t <= -g0, l <= delta <= u}``, by every vertex.
+
+    Each vertex of the polyhedron in ``(delta, t)`` makes ``d + 1`` of its constraints
+    active; the maximum of ``t`` is at one of them.
+    """
+    d = lower.shape[0]
+    A = np.vstack([np.hstack([C, np.ones((len(C), 1))]), np.hstack([np.eye(d), np.zeros((d, 1))]),
+                   np.hstack([-np.eye(d), np.zeros((d, 1))])])  # fmt: skip
+    b = np.concatenate([-g0, upper, -lower])
+    scale = 1.0 + np.abs(b).max() + np.abs(A).max()
+    best = -np.inf
+    for rows in itertools.combinations(range(len(A)), d + 1):
+        sub = A[list(rows)]
+        if abs(np.linalg.det(sub)) < 1e-12:
+            continue
+        x = np.linalg.solve(sub, b[list(rows)])
+        if np.all(A @ x <= b + 1e-9 * scale):
+            best = max(best, x[-1])
+    return best
+
+
+def one_nn_margin_by_vertices(W, references, ref_class, z, c, eps, feature_range):
+    """The largest margin by which any rival of class ``!= c`` can become strictly the
+    nearest reference of ``z + delta`` (> 0: the 1-NN vote flips; < 0: it cannot tie)."""
+    D, P = _linear_parts(W, references, z)
+    lower, upper = _delta_box(z, eps, feature_range)
+    own = ref_class == c
+    best = -np.inf
+    for b in np.flatnonzero(~own):
+        best = max(best, max_margin_by_vertices(P[own] - P[b], D[b] - D[own], lower, upper))
+    return best
+
+
+def knn_margin_by_subsets(W, references, ref_class, z, c, k, eps, feature_range, strict=False):
+    """The largest margin of a k-nearest selection whose vote some rival ties or wins
+    (``strict``: whose vote scikit-learn gives to another class, ties to the first class),
+    by enumerating every k-subset (one LP each: nearest ``S`` with margin ``t``)."""
+    from scipy.optimize import linprog
+
+    D, P = _linear_parts(W, references, z)
+    lower, upper = _delta_box(z, eps, feature_range)
+    n, d = P.shape
+    classes = np.unique(ref_class)
+    best = -np.inf
+    for S in itertools.combinations(range(n), k):
+        votes = np.array([np.sum(ref_class[list(S)] == cl) for cl in classes])
+        own = votes[classes == c].sum()
+        if strict:
+            flips = classes[np.argmax(votes)] != c
+        else:
+            flips = np.any((votes >= own) & (classes != c))
+        if not flips:
+            continue
+        out = [j for j in range(n) if j not in S]
+        if not out:
+            return np.inf  # every reference votes, whatever delta does
+        # f_j - f_m + t <= 0 for j in S, m not in S; f_j = D_j - P_j . delta.
+        rows = [np.append(P[m] - P[j], 1.0) for j in S for m in out]
+        rhs = [D[m] - D[j] for j in S for m in out]
+        res = linprog(
+            np.append(np.zeros(d), -1.0),
+            A_ub=np.array(rows),
+            b_ub=np.array(rhs),
+            bounds=[*zip(lower, upper, strict=True), (None, None)],
+            method="highs",
+        )
+        if res.status == 0:
+            best = max(best, -res.fun)
+    return best
