@@ -414,12 +414,12 @@ class MaxMarginLP(KNNAttackMember):
 
     Parameters
     ----------
-    max_lps : int, default=10
+    max_lps : int, default=5
     n_candidates : int, default=12
         Nearest rivals considered per point.
     """
 
-    def __init__(self, max_lps=10, n_candidates=12):
+    def __init__(self, max_lps=5, n_candidates=12):
         self.max_lps = max_lps
         self.n_candidates = n_candidates
 
@@ -704,10 +704,11 @@ class CascadeKNNAttack(BaseEstimator):
         # One base seed; each member run draws from (base, eps index, member index, run), so
         # appending a member leaves the draws of the others unchanged.
         base = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        # Members multiply small matrices: one BLAS thread is faster there, above all on a
-        # busy machine.
+        # Members multiply small matrices and scikit-learn's predict starts OpenMP threads on
+        # every call: on small problems one thread of each is faster, above all on a busy
+        # machine.
         small = X.size * max(1, len(self.classifier_._fit_X)) < 1e8
-        with threadpool_limits(limits=1 if small else None, user_api="blas"):
+        with threadpool_limits(limits=1 if small else None):
             self._run_members(X, eps_values, base, attackable, y_idx, pred_before,
                               adversarial, pred_after, found_by)  # fmt: skip
         return CascadeResult(
