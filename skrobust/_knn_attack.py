@@ -33,6 +33,7 @@ from sklearn.utils.validation import (
 )
 from threadpoolctl import threadpool_limits
 
+from . import _knn_attack_kernels
 from ._attack import AckMetricAttack, AttackResult, _is_fitted, _split_pipeline
 from ._mahalanobis import mahalanobis_metric, unwrap_frozen
 from ._validation import (
@@ -143,36 +144,28 @@ class KNNProblem:
             flipped[sl], margin[sl] = self.vote_margin_of_distances(dist, y_idx[sl])
         return flipped, margin
 
-    def vote_margin_of_distances(self, dist, y_idx):
-        k = min(self.n_neighbors, dist.shape[1])
-        nearest = np.argpartition(dist, k - 1, axis=1)[:, :k] if k < dist.shape[1] else None
-        labels = self.reference_labels
-        neigh = labels[nearest] if nearest is not None else np.broadcast_to(labels, dist.shape)
-        votes = np.zeros((len(dist), self.n_classes), dtype=np.int64)
-        np.add.at(votes, (np.arange(len(dist))[:, None], neigh), 1)
-        flipped = votes.argmax(axis=1) != y_idx
-        own = labels[None, :] == y_idx[:, None]
-        return flipped, _order_statistic_margin(dist, own, self.n_neighbors)
+    def vote_margin_of_distances(self, dist, y_idx, references=False):
+        """:meth:`vote_margin` from squared distances ``dist`` (n, n_references). With
+        ``references``, also the own and rival references at the margin's ranks."""
+        n = len(dist)
+        flipped = np.empty(n, dtype=np.bool_)
+        margin = np.empty(n)
+        own_ref = np.empty(n, dtype=np.int64)
+        rival_ref = np.empty(n, dtype=np.int64)
+        _knn_attack_kernels.vote_margin(
+            np.ascontiguousarray(dist), self.reference_labels, np.ascontiguousarray(y_idx),
+            min(self.n_neighbors, dist.shape[1]), self.n_classes, flipped, margin, own_ref,
+            rival_ref,
+        )  # fmt: skip
+        if references:
+            return flipped, margin, own_ref, rival_ref
+        return flipped, margin
 
     def rival_order(self, dist, y_idx):
         """References sorted by distance per row, own and rival apart (as index arrays)."""
         order = np.argsort(dist, axis=1, kind="stable")
         own = self.reference_labels[order] == y_idx[:, None]
         return order, own
-
-
-def _order_statistic_margin(dist, own, k):
-    """``D_own^(k-j+1) - D_rival^(j)`` per row (``inf`` where a side has too few)."""
-    j = k // 2 + 1
-    i_own = k - j  # 0-based index of the (k-j+1)-th own
-    own_d = np.where(own, dist, np.inf)
-    riv_d = np.where(own, np.inf, dist)
-    n_ref = dist.shape[1]
-    own_k = np.partition(own_d, min(i_own, n_ref - 1), axis=1)[:, min(i_own, n_ref - 1)]
-    riv_k = np.partition(riv_d, min(j - 1, n_ref - 1), axis=1)[:, min(j - 1, n_ref - 1)]
-    with np.errstate(invalid="ignore"):
-        margin = own_k - riv_k
-    return np.where(np.isnan(margin), -np.inf, margin)
 
 
 class KNNAttackMember(BaseEstimator):
@@ -368,30 +361,20 @@ class MarginPGD(KNNAttackMember):
         best_margin = np.full(n, -np.inf)
         active = np.arange(n)
         W = problem.components
-        labels = problem.reference_labels
-        k = problem.n_neighbors
-        j = problem.n_rivals_needed
         steps = problem.eps * np.geomspace(self.step_start, self.step_end, max(1, self.max_iter))
         for it in range(self.max_iter + 1):
             xa = x[active]
             dist = problem.squared_distances(problem.embed(xa))
-            flipped, margin = problem.vote_margin_of_distances(dist, y_idx[active])
+            flipped, margin, a, b = problem.vote_margin_of_distances(
+                dist, y_idx[active], references=True
+            )
             better = flipped | (margin > best_margin[active])
             best[active[better]] = xa[better]
             best_margin[active[better]] = np.where(flipped, np.inf, margin)[better]
-            keep = ~flipped
-            active, dist, xa = active[keep], dist[keep], xa[keep]
+            keep = ~flipped & (a >= 0) & (b >= 0)
+            active, xa, a, b = active[keep], xa[keep], a[keep], b[keep]
             if it == self.max_iter or not active.size:
                 break
-            own = labels[None, :] == y_idx[active][:, None]
-            own_d = np.where(own, dist, np.inf)
-            riv_d = np.where(own, np.inf, dist)
-            a = np.argpartition(own_d, min(k - j, own_d.shape[1] - 1), axis=1)[
-                :, min(k - j, own_d.shape[1] - 1)
-            ]
-            b = np.argpartition(riv_d, min(j - 1, riv_d.shape[1] - 1), axis=1)[
-                :, min(j - 1, riv_d.shape[1] - 1)
-            ]
             g = (problem.references[b] - problem.references[a]) @ W
             x[active] = np.clip(xa + steps[it] * np.sign(g), lower[active], upper[active])
         return best
