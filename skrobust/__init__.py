@@ -13,7 +13,16 @@ from ._bounds import (
     perturbed_distance_bounds,
 )
 from ._classifier import CertifiedPairClassifier
-from ._knn_attack import CascadeKNNAttack
+from ._knn_attack import (
+    CascadeKNNAttack,
+    CascadeResult,
+    Eq23,
+    KNNAttackMember,
+    KNNProblem,
+    MarginPGD,
+    MaxMarginLP,
+    TargetedLineSearch,
+)
 from ._learner import RobustMetricLearner
 from ._mahalanobis import MahalanobisMetric, calibrate_threshold, mahalanobis_metric
 
@@ -23,6 +32,13 @@ __all__ = [
     "AckMetricAttack",
     "AttackResult",
     "CascadeKNNAttack",
+    "CascadeResult",
+    "Eq23",
+    "KNNAttackMember",
+    "KNNProblem",
+    "MarginPGD",
+    "MaxMarginLP",
+    "TargetedLineSearch",
     "CertifiedPairClassifier",
     "MahalanobisMetric",
     "MetricNorms",
