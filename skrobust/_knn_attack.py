@@ -390,10 +390,11 @@ class MaxMarginLP(KNNAttackMember):
     rivals among the k nearest. Rivals are pruned first: ``b`` is dropped when more than
     ``k - j`` own references stay closer than ``b`` over the whole box (the exact, separable
     minimum of the linear difference), so a point the pairwise argument certifies costs no
-    LP. Rival sets are tried in
-    order of their best pruning bound; when an LP fails, the own reference with the most
-    negative slack is allowed ahead and the LP is solved again. At most ``max_lps`` LPs per
-    point (HiGHS through :func:`scipy.optimize.linprog`).
+    LP. Rival sets are tried in order of their pruning bound; the own references first
+    allowed ahead are those the rivals find hardest to pass (largest minimum difference over
+    the box); when an LP fails, the own reference of the most negative slack takes the place
+    of one of them and the LP is solved again. At most ``max_lps`` LPs per point (HiGHS
+    through :func:`scipy.optimize.linprog`).
 
     Parameters
     ----------
@@ -430,26 +431,30 @@ class MaxMarginLP(KNNAttackMember):
             base = dist[p, riv_idx][:, None] - dist[p, own_idx][None, :]
             low = base + np.minimum(C * lo, C * hi).sum(axis=2)
             blocked = (low > 0).sum(axis=1)
-            viable = riv_idx[blocked <= allowed]
-            if len(viable) < j:
+            rows = np.flatnonzero(blocked <= allowed)
+            if len(rows) < j:
                 continue
-            score = np.sort(low[blocked <= allowed], axis=1)[:, min(allowed, low.shape[1] - 1)]
-            viable = viable[np.argsort(score, kind="stable")]
+            score = np.sort(low[rows], axis=1)[:, min(allowed, low.shape[1] - 1)]
+            rows = rows[np.argsort(score, kind="stable")][: self.max_lps + j - 1]
             n_lps = 0
-            for R in itertools.combinations(viable[: self.max_lps + j - 1], j):
+            for combo in itertools.combinations(rows, j):
                 if n_lps >= self.max_lps:
                     break
-                ahead = []
-                while n_lps < self.max_lps:
+                R = riv_idx[list(combo)]
+                # Allowed ahead first: the own references hardest for these rivals to pass.
+                hardest = np.argsort(-low[list(combo)].max(axis=0), kind="stable")
+                ahead = list(own_idx[hardest[:allowed]])
+                tried = set()
+                while n_lps < self.max_lps and tuple(sorted(ahead)) not in tried:
+                    tried.add(tuple(sorted(ahead)))
                     n_lps += 1
                     delta, slack_own = self._solve(problem, dist[p], R, own_idx, ahead, lo, hi)
-                    if delta is not None:
-                        out[p] = X[p] + delta
+                    if delta is not None or slack_own is None or not ahead:
                         break
-                    if slack_own is None or len(ahead) >= allowed:
-                        break
-                    ahead.append(slack_own)
+                    # Swap the least useful allowance for the reference that blocked the LP.
+                    ahead = ahead[1:] + [slack_own]
                 if delta is not None:
+                    out[p] = X[p] + delta
                     break
         return out
 
