@@ -9,6 +9,8 @@ attack is an upper bound on the true robust accuracy (a stronger attack can only
 import numpy as np
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
+from sklearn.utils import _safe_indexing
+from sklearn.utils.validation import check_consistent_length, column_or_1d
 
 from ._attack import AckMetricAttack
 from ._knn_attack import CascadeKNNAttack, _check_members
@@ -133,10 +135,17 @@ def robust_accuracy_score(
 
 
 def _robust_score(template, estimator, X, y, eps):
-    attack = clone(template).set_params(estimator=FrozenEstimator(estimator)).fit()
-    result = attack.attack(X, y)
-    y = np.asarray(y)
-    return _scalar_or_array((result.predictions_after == y[np.newaxis]).mean(axis=1), eps)
+    y = column_or_1d(y)
+    check_consistent_length(X, y)
+    # A label the classifier never saw (a class missing from a training fold) is wrong
+    # whatever the input: only the others are attacked.
+    seen = np.isin(y, estimator.classes_)
+    correct = np.zeros((len(check_eps(eps)[0]), len(y)), dtype=bool)
+    if seen.any():
+        attack = clone(template).set_params(estimator=FrozenEstimator(estimator)).fit()
+        result = attack.attack(_safe_indexing(X, np.flatnonzero(seen)), y[seen])
+        correct[:, seen] = result.predictions_after == y[seen][np.newaxis]
+    return _scalar_or_array(correct.mean(axis=1), eps)
 
 
 def attack_success_rate(estimator, X, y=None, *, eps=0.1, mode="pairs", **attack_params):
