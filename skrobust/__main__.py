@@ -6,6 +6,7 @@ a grid of budgets, computes certified accuracy, prints one table and writes one 
 """
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -68,7 +69,12 @@ def _parser():
         "--csv",
         metavar="PATH",
         help="a CSV file instead: one point per row, features then the label in the last "
-        "column, an optional header row; features are scaled to [0, 1]",
+        "column; features are scaled to [0, 1]",
+    )
+    parser.add_argument(
+        "--csv-header",
+        action="store_true",
+        help="the CSV file's first row is a header (column names): skip it",
     )
     parser.add_argument(
         "--eps",
@@ -91,7 +97,8 @@ def _parser():
         "--output",
         default="skrobust_report.png",
         metavar="PNG",
-        help="where to write the figure (default: %(default)s)",
+        help="where to write the figure, in a format matplotlib writes (.png, .pdf, .svg, "
+        "...), in an existing folder; checked before any work (default: %(default)s)",
     )
     parser.add_argument(
         "--random-state",
@@ -100,6 +107,25 @@ def _parser():
         help="seed of the train/test split and the learners (default: %(default)s)",
     )
     return parser
+
+
+def _check_output(path):
+    """Why the figure cannot be written to ``path``, or ``None``: checked before the work."""
+    from matplotlib.figure import Figure
+
+    path = Path(path)
+    formats = Figure().canvas.get_supported_filetypes()
+    suffix = path.suffix[1:].lower()
+    if suffix and suffix not in formats:
+        return f"cannot write a figure as .{suffix}; use one of {', '.join(sorted(formats))}"
+    if path.is_dir():
+        return f"{path} is a folder, not a file name"
+    folder = path.parent
+    if not folder.is_dir():
+        return f"the folder {folder} does not exist"
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        return f"cannot write to {path} (permission denied)"
+    return None
 
 
 def _progress(message):
@@ -111,9 +137,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.max_iter < 1:
         parser.error("--max-iter must be >= 1")
+    problem = _check_output(args.output)
+    if problem is not None:
+        parser.exit(2, f"python -m skrobust: error: --output: {problem}.\n")
     if args.csv:
         try:
-            X, y = datasets.load_csv(args.csv)
+            X, y = datasets.load_csv(args.csv, header=args.csv_header)
         except (OSError, ValueError) as exc:
             parser.exit(2, f"python -m skrobust: error: cannot read --csv: {exc}\n")
         name = Path(args.csv).name
@@ -180,12 +209,11 @@ def main(argv=None):
 
 
 def _plot(table, name, path):
-    import matplotlib
+    # A Figure of its own, not pyplot: a caller's backend and figures stay untouched.
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
     for k, (model_name, (_, rows)) in enumerate(table.items()):
         eps, paper, strong, certified = (np.array(v) for v in zip(*rows, strict=True))
         color = f"C{k}"
@@ -200,7 +228,6 @@ def _plot(table, name, path):
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,12 @@ from sklearn.utils.validation import (
 )
 
 from . import _kernels
-from ._mahalanobis import mahalanobis_metric, unwrap_frozen
+from ._mahalanobis import (
+    MahalanobisMetric,
+    decision_threshold,
+    mahalanobis_metric,
+    unwrap_frozen,
+)
 from ._validation import (
     check_eps,
     check_feature_range,
@@ -66,7 +71,9 @@ class AttackResult:
     distances_after : ndarray of shape (n_eps, n_inputs) or None
         The same on the adversarial inputs.
     thresholds : ndarray of shape (n_inputs,) or None
-        What ``D`` is compared with: the pair threshold (pairs), ``D(anchor, negative)``
+        What ``D`` is compared with (``D > thresholds`` is dissimilar): the pair threshold
+        widened by the tie band ``TIE_RTOL * |threshold|`` (pairs: a pair within rounding
+        of the threshold is a tie, predicted similar in every batch), ``D(anchor, negative)``
         (triplets; the anchor and the negative do not move). ``None`` in kNN mode.
     predictions_before : ndarray of shape (n_inputs,) or None
         kNN mode: the classifier's prediction on the clean points; else ``None``.
@@ -108,8 +115,11 @@ def _random_differences(X, eps_i, eps_j, lo, hi, rng, out):
 
 
 def _split_pipeline(estimator):
-    """``(metric part, kNN classifier or None)`` of a model."""
+    """``(metric part, kNN classifier or None)`` of a model; the metric part is ``None`` for
+    a bare ``KNeighborsClassifier`` (the Euclidean metric, ``W = I``)."""
     inner = unwrap_frozen(estimator)
+    if isinstance(inner, KNeighborsClassifier):
+        return None, inner
     if isinstance(inner, Pipeline) and isinstance(
         unwrap_frozen(inner.steps[-1][1]), KNeighborsClassifier
     ):
@@ -156,7 +166,8 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
         ``NeighborhoodComponentsAnalysis``, a ``Pipeline`` of affine scalers and one of
         these), optionally followed by a ``KNeighborsClassifier`` as last pipeline step (the
         kNN mode then attacks that classifier, using its stored, already embedded
-        references). A fitted model is used as it is, but ``clone`` (and so
+        references); or a plain fitted ``KNeighborsClassifier`` (the Euclidean metric,
+        ``W = I``). A fitted model is used as it is, but ``clone`` (and so
         ``GridSearchCV``) unfits it: wrap it in :class:`sklearn.frozen.FrozenEstimator` to
         keep it fitted. An unfitted model is fitted, as a clone, by :meth:`fit`.
     eps : float or array-like of float, default=0.1
@@ -188,8 +199,10 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
         paper's M). The attacked classifier's own ``n_neighbors`` decides its vote; with
         references from ``fit(X, y)`` it is a 3-NN (the paper's m = 3).
     feature_range : tuple (lo, hi) or None, default=(0.0, 1.0)
-        The box the inputs lie in and the outputs are clipped to. Inputs outside it raise a
-        ``ValueError`` (they are never clipped silently). ``None``: no box.
+        The box the inputs lie in and the outputs are clipped to. Inputs outside it by more
+        than a few ulps (rounding of min-max scaling) raise a ``ValueError``; they are never
+        clipped, and within those ulps the attack uses the box widened to hold them.
+        ``None``: no box.
     n_restarts : int, default=0
         Extra runs of the attack for the inputs the first run (from the clean input) did not
         flip, each from a point drawn uniformly at random within the budget (for the shared
@@ -201,7 +214,8 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
         Draws the random starts of ``n_restarts`` (an int gives the same draws at every
         call). Without restarts the attack is deterministic and this is unused.
     n_jobs : int or None, default=None
-        Threads of the numba kernels (``None``: 1, ``-1``: all cores). Matrix products use
+        Threads of the numba kernels, scikit-learn's convention: ``None`` 1, ``-1`` all of
+        numba's threads, ``-2`` all but one, ...; 0 is invalid. Matrix products use
         the BLAS library's own threads. The kernels hold a lock while they run (numba's
         default threading layer aborts when two threads launch parallel kernels at once),
         so concurrent calls from several threads are safe.
@@ -258,12 +272,17 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
         "max_iter": [Interval(numbers.Integral, 0, None, closed="left")],
         "mode": [StrOptions({"pairs", "knn", "triplets"})],
         "budget": [StrOptions({"shared", "per_point"})],
-        "threshold": [numbers.Real, None],
+        "threshold": [Interval(numbers.Real, None, None, closed="neither"), None],
         "n_neighbors": [Interval(numbers.Integral, 1, None, closed="left")],
         "feature_range": [tuple, list, None],
         "n_restarts": [Interval(numbers.Integral, 0, None, closed="left")],
         "random_state": ["random_state"],
-        "n_jobs": [numbers.Integral, None],
+        # scikit-learn's meaning: 0 is invalid, -1 all threads, -2 all but one, ...
+        "n_jobs": [
+            Interval(numbers.Integral, None, -1, closed="right"),
+            Interval(numbers.Integral, 1, None, closed="left"),
+            None,
+        ],
         "verbose": ["verbose"],
     }
 
@@ -330,7 +349,11 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
         else:
             self.estimator_ = clone(self.estimator).fit(X, y)
         metric_part, knn = _split_pipeline(self.estimator_)
-        self.metric_ = mahalanobis_metric(metric_part)
+        if metric_part is None:
+            n_knn = knn.n_features_in_
+            self.metric_ = MahalanobisMetric(np.eye(n_knn), np.zeros(n_knn))
+        else:
+            self.metric_ = mahalanobis_metric(metric_part)
         n_features = self.metric_.n_features
         if n_seen is not None and n_seen != n_features:
             raise ValueError(f"X has {n_seen} features, but the model expects {n_features}.")
@@ -350,7 +373,8 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
             )
             if self.threshold_ is None:
                 raise ValueError(
-                    f"{type(unwrap_frozen(metric_part)).__name__} has no decision threshold: pass "
+                    f"{type(unwrap_frozen(metric_part or knn)).__name__} has no decision "
+                    "threshold: pass "
                     "threshold= (on the squared distance D), for instance "
                     "skrobust.calibrate_threshold(model, pairs, pair_labels)."
                 )
@@ -398,7 +422,8 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
             Pairs, points (kNN) or triplets, as in :meth:`transform`.
         y : array-like of shape (n_samples,), default=None
             kNN mode: the labels of the points (the attack pushes them away from this
-            class). ``None`` uses the classifier's predictions.
+            class), each one of the classifier's classes (others raise a ``ValueError``).
+            ``None`` uses the classifier's predictions.
         eps : float or array-like of float, default=None
             Budgets; ``None`` uses ``self.eps``.
 
@@ -409,11 +434,12 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         eps_values, _ = check_eps(self.eps if eps is None else eps)
         X = self._check_input(X)
-        check_in_box(X, self._box)
+        # Widened by the few ulps X may overshoot the box (see check_in_box), never clipped.
+        box = check_in_box(X, self._box)
         if self.mode == "knn":
-            result = self._attack_knn(X, y, eps_values)
+            result = self._attack_knn(X, y, eps_values, box)
         else:
-            result = self._attack_tuples(X, eps_values)
+            result = self._attack_tuples(X, eps_values, box)
         if self.verbose:
             for e, rate in zip(eps_values, result.success_rate, strict=True):
                 print(f"[AckMetricAttack] eps={e:g}: success rate {rate:.3f}")
@@ -441,7 +467,8 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
         return _rowdot(Z, self._gram(Z)) if len(Z) else np.zeros(0)
 
     def _n_threads(self):
-        """Threads of the numba kernels: scikit-learn's ``n_jobs`` convention (``None`` is 1).
+        """Threads of the numba kernels: scikit-learn's ``n_jobs`` convention (``None`` is 1,
+        ``-1`` all of numba's threads, ``-2`` all but one, ...).
 
         The kernels are memory-bound and run between BLAS calls, whose worker threads keep
         spinning for a while after each product: on few cores a single kernel thread is
@@ -451,9 +478,11 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
 
         limit = config.NUMBA_NUM_THREADS
         n_jobs = 1 if self.n_jobs is None else self.n_jobs
-        return limit if n_jobs < 0 else max(1, min(n_jobs, limit))
+        if n_jobs < 0:
+            n_jobs = limit + 1 + n_jobs
+        return max(1, min(n_jobs, limit))
 
-    def _attack_tuples(self, X, eps_values):
+    def _attack_tuples(self, X, eps_values, box):
         triplets = self.mode == "triplets"
         n = X.shape[0]
         if triplets:
@@ -461,7 +490,8 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
             negatives = X[:, 2:, :]
             X = np.ascontiguousarray(X[:, :2, :])
         else:
-            thresholds = np.full(n, self.threshold_, dtype=np.float64)
+            # Widened by the tie band: a pair within rounding of the threshold is similar.
+            thresholds = np.full(n, decision_threshold(self.threshold_), dtype=np.float64)
             X = np.ascontiguousarray(X)
         adversarial = np.empty((len(eps_values),) + X.shape)
         D_before = None
@@ -479,7 +509,7 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
             for start in range(0, n, rows):
                 sl = slice(start, min(n, start + rows))
                 D0[sl], D_after[e, sl] = self._attack_chunk(
-                    X[sl], thresholds[sl], eps, triplets, adversarial[e, sl], buffers
+                    X[sl], thresholds[sl], eps, triplets, adversarial[e, sl], buffers, box
                 )
             for _ in range(self.n_restarts):
                 todo = np.flatnonzero((D_after[e] > thresholds) == (D0 > thresholds))
@@ -489,7 +519,7 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
                     idx = todo[start : start + rows]
                     out = np.empty((idx.size,) + X.shape[1:])
                     _, D_run = self._attack_chunk(
-                        X[idx], thresholds[idx], eps, triplets, out, buffers, rng=rng
+                        X[idx], thresholds[idx], eps, triplets, out, buffers, box, rng=rng
                     )
                     won = (D_run > thresholds[idx]) != (D0[idx] > thresholds[idx])
                     adversarial[e, idx[won]] = out[won]
@@ -519,7 +549,7 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
             thresholds=thresholds,
         )
 
-    def _attack_chunk(self, X, thresholds, eps, triplets, out, buffers, rng=None):
+    def _attack_chunk(self, X, thresholds, eps, triplets, out, buffers, box, rng=None):
         """Attack one chunk of pairs (or (anchor, positive) of triplets).
 
         Writes the adversarial pairs to ``out``; returns ``D`` of the clean pairs and ``D``
@@ -528,7 +558,6 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
         With ``rng``, a restart: the clean pairs are only evaluated (their prediction sets
         the direction, and they stay the fallback), and the steps start from a random point.
         """
-        box = self._box
         lo, hi = box if box is not None else (-np.inf, np.inf)
         if triplets:
             eps_i, eps_j, step = 0.0, eps, self.step_size
@@ -613,7 +642,7 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
 
     # -- kNN -----------------------------------------------------------------------
 
-    def _attack_knn(self, X, y, eps_values):
+    def _attack_knn(self, X, y, eps_values, box):
         knn = self.classifier_
         metric = self.metric_
         W = metric.components
@@ -632,9 +661,15 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
         else:
             y = column_or_1d(y)
             check_consistent_length(X, y)
-        # Index of each label among the classes; -1 for a label the classifier never saw.
         pos = np.minimum(np.searchsorted(classes, y), n_classes - 1)
-        y_idx = np.where(classes[pos] == y, pos, -1).astype(np.int64)
+        unknown = classes[pos] != y
+        if unknown.any():
+            raise ValueError(
+                f"y has labels the classifier never saw: {np.unique(y[unknown])[:5].tolist()} "
+                f"(its classes are {classes.tolist()[:10]}). The attack pushes each point "
+                "away from its own class, which must be one of the classifier's."
+            )
+        y_idx = pos.astype(np.int64)
 
         n, d = X.shape
         adversarial = np.repeat(X[np.newaxis], len(eps_values), axis=0)
@@ -649,7 +684,7 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
             for start in range(0, n, rows):
                 sl = slice(start, min(n, start + rows))
                 adversarial[e, sl] = self._knn_chunk(
-                    X[sl], y_idx[sl], eps, E_ref, sq_ref, ref_labels, n_classes, n_threads
+                    X[sl], y_idx[sl], eps, E_ref, sq_ref, ref_labels, n_classes, n_threads, box
                 )
             pred_after[e] = knn.predict(metric.transform(adversarial[e]))
             for _ in range(self.n_restarts):
@@ -660,7 +695,7 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
                     idx = todo[start : start + rows]
                     X_run = self._knn_chunk(
                         X[idx], y_idx[idx], eps, E_ref, sq_ref, ref_labels, n_classes,
-                        n_threads, rng=rng,
+                        n_threads, box, rng=rng,
                     )  # fmt: skip
                     pred_run = knn.predict(metric.transform(X_run))
                     won = pred_run != pred_before[idx]
@@ -676,16 +711,16 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
         )
 
     def _knn_chunk(
-        self, X0, y_idx, eps, E_ref, sq_ref, ref_labels, n_classes, n_threads, rng=None
+        self, X0, y_idx, eps, E_ref, sq_ref, ref_labels, n_classes, n_threads, box, rng=None
     ):
         """Eq. (23) on one chunk of points; return the adversarial points. With ``rng``, a
         restart from a point drawn uniformly within the budget and the box."""
         W = self.metric_.components
         bias = self.metric_.bias
         X_lo, X_hi = X0 - eps, X0 + eps
-        if self._box is not None:
-            np.maximum(X_lo, self._box[0], out=X_lo)
-            np.minimum(X_hi, self._box[1], out=X_hi)
+        if box is not None:
+            np.maximum(X_lo, box[0], out=X_lo)
+            np.minimum(X_hi, box[1], out=X_hi)
         if rng is None:
             X = X0.copy()
         else:

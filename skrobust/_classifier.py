@@ -24,6 +24,7 @@ from ._mahalanobis import (
     is_metric_learn_pair_learner,
     mahalanobis_metric,
     squared_pair_distances,
+    threshold_ties,
 )
 from ._validation import check_feature_range, check_pair_labels, check_pairs
 
@@ -240,7 +241,11 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
         return squared_pair_distances(self.components_, pairs)
 
     def decision_function(self, pairs):
-        """``threshold_ - D``: positive for pairs predicted similar.
+        """``threshold_ - D``: positive for pairs predicted similar, ``0`` for ties.
+
+        A pair within rounding of the threshold (``|D - threshold_| <= TIE_RTOL *
+        |threshold_|``, ``TIE_RTOL = 1e-9``) is a tie: its score is exactly ``0`` in every
+        batch, it is predicted similar and it is never certified.
 
         Parameters
         ----------
@@ -251,10 +256,10 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
         scores : ndarray of shape (n_pairs,)
         """
         D = self._distances(pairs)
-        return self.threshold_ - D
+        return np.where(threshold_ties(D, self.threshold_), 0.0, self.threshold_ - D)
 
     def predict(self, pairs):
-        """``+1`` (similar) when ``D <= threshold_``, else ``-1``.
+        """``+1`` (similar) when ``D <= threshold_`` or a tie, else ``-1``.
 
         Parameters
         ----------
@@ -264,7 +269,7 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
         -------
         y_pred : ndarray of shape (n_pairs,)
         """
-        return np.where(self._distances(pairs) <= self.threshold_, 1, -1)
+        return np.where(self.decision_function(pairs) >= 0.0, 1, -1)
 
     def score(self, pairs, y, sample_weight=None):
         """Accuracy on labelled pairs.

@@ -3,14 +3,21 @@
 import numbers
 import threading
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import partial
 
 import numpy as np
 from scipy.linalg import eigh
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
 from sklearn.decomposition import PCA
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
@@ -36,6 +43,10 @@ _TILE = 384
 _N_LANES = 4
 # Steps over which the objective must stay within tol to count as converged.
 _N_ITER_CONVERGED = 10
+# ConvergenceWarning when a fit stops at max_iter with its last objective more than this
+# fraction above the best one (oscillating or diverging), or having fallen by more than this
+# fraction over its last tenth of steps (still descending fast).
+_CONVERGENCE_RTOL = 0.01
 # Below this many multiply-adds per step (n_points^2 x n_components), BLAS runs on one
 # thread: small products gain nothing from threads, and on a busy machine (GridSearchCV
 # workers, other processes) waking them costs more than the product (measured: a 177 x 64
@@ -193,7 +204,28 @@ def _pair_list_loss_grad(U, sign, W, gamma, eps=0.0):
     return loss / n_pairs, grad
 
 
-class RobustMetricLearner(TransformerMixin, BaseEstimator):
+def data_scale(X, name="X"):
+    """The learner's global scale of ``X``: the range of its widest feature.
+
+    It equals 1 on data min-max scaled to ``[0, 1]`` (every bundled loader), and scales with
+    the data (``X -> c X`` gives ``c`` times the scale), so a fit on ``X / scale`` makes the
+    learner invariant under rescaling. Raises a ``ValueError`` when it is 0 (every sample
+    equal) or not finite.
+    """
+    peak = float(np.max(np.abs(X)))
+    # Ranges of X / peak cannot overflow, whatever the magnitude of X.
+    width = float(np.max(np.ptp(X / peak, axis=0))) if peak > 0 else 0.0
+    if not (width > 0 and np.isfinite(peak * width) and peak * width > 0):
+        raise ValueError(
+            f"{name} is degenerate: every sample is the same point (no feature varies), so "
+            "no metric can be learned from it."
+            if width == 0
+            else f"{name} spans a range (x{peak:.3g}) too large or too small for float64."
+        )
+    return peak * width
+
+
+class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Pairwise hinge metric learning with the paper's eigenvalue defence (eq. 20-21).
 
     Learns a linear map ``W`` (``components_``) so that the squared distance
@@ -208,6 +240,14 @@ class RobustMetricLearner(TransformerMixin, BaseEstimator):
     - ``"frobenius"``: ``||M||_F`` (the Fro-ML baseline).
 
     ``alpha=0`` is the undefended NT-ML baseline.
+
+    The learner is invariant under rescaling of the data: it learns on ``X / s``, with ``s``
+    the range of the widest feature of the training data (``s = 1`` on data min-max scaled
+    to ``[0, 1]``, the paper's setting, where ``alpha``, ``gamma`` and ``learning_rate`` keep
+    their documented meaning), and returns ``W / s``. Fitting ``c X`` with ``c robust_eps``
+    gives the same model up to rounding (``components_`` divided by ``c``; the same
+    squared distances, kNN and certificates in the scaled space). The returned ``W`` is the
+    best iterate (lowest objective), not the last.
 
     ``robust_eps > 0`` is skrobust's own defence, certified training: the hinge is applied to
     the worst case the triangle bound certifies when one point of a pair moves by
@@ -240,8 +280,9 @@ class RobustMetricLearner(TransformerMixin, BaseEstimator):
         eigenvalue down** (weights past the number of eigenvalues ``M`` has go unused).
         ``"spectral"`` and ``"frobenius"`` take a float (the paper's ``b = 0.2``).
     robust_eps : float, default=0.0
-        Radius, in the L-infinity norm of the input space, that certified training defends
-        (see above); 0 trains the paper's loss.
+        Radius, in the L-infinity norm of the input space (in the units of ``X``: scale it
+        with the data), that certified training defends (see above); 0 trains the paper's
+        loss.
     learning_rate : float, default=0.01
         Step size of the Adam optimiser (table 5).
     max_iter : int, default=500
@@ -249,12 +290,14 @@ class RobustMetricLearner(TransformerMixin, BaseEstimator):
     tol : float or None, default=1e-6
         Stop once the objective has stayed within a band of width
         ``tol * max(1, |objective|)`` for 10 consecutive steps (converged; an early rise or
-        fall never stops it); ``None`` runs all ``max_iter`` steps.
+        fall never stops it); ``None`` runs all ``max_iter`` steps. A fit that stops at
+        ``max_iter`` warns (``ConvergenceWarning``) when its last objective is more than 1%
+        above its best, or fell by more than 1% over its last tenth of steps.
     init : {"auto", "identity", "pca", "random"} or ndarray, default="auto"
         Initial ``W``: ``"auto"`` is ``"identity"`` for a square ``W`` and ``"pca"``
         otherwise; ``"random"`` draws a Gaussian matrix from ``random_state``. Named inits
         are scaled so the mean training ``D`` equals ``gamma``; an array of shape
-        ``(n_components, n_features)`` is used as given.
+        ``(n_components, n_features)`` is used as given (in the units of ``X``).
     random_state : int, RandomState instance or None, default=None
         Seeds ``init="random"``. The optimisation itself is deterministic.
     verbose : int, default=0
@@ -263,11 +306,14 @@ class RobustMetricLearner(TransformerMixin, BaseEstimator):
     Attributes
     ----------
     components_ : ndarray of shape (n_components, n_features)
-        The learned ``W``.
+        The learned ``W``: the iterate with the lowest objective.
     n_iter_ : int
         Optimisation steps run.
     loss_curve_ : list of float
-        The objective (``L1`` plus the regulariser) at each step.
+        The objective (``L1`` plus the regulariser) at each step; ``components_`` is the
+        iterate of its minimum.
+    best_iter_ : int
+        The step (from 1) whose iterate is ``components_``.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined only when ``X`` has feature names that are all strings.
@@ -365,7 +411,9 @@ class RobustMetricLearner(TransformerMixin, BaseEstimator):
         -------
         self : RobustMetricLearner
         """
-        X, y = validate_data(self, X, y, ensure_min_samples=2, dtype=np.float64)
+        # dtype="numeric" refuses strings (as scikit-learn's NCA does) instead of parsing them.
+        X, y = validate_data(self, X, y, ensure_min_samples=2, dtype="numeric")
+        X = X.astype(np.float64, copy=False)
         check_classification_targets(y)
         classes, y_idx = np.unique(y, return_inverse=True)
         y_idx = y_idx.astype(np.int64)
@@ -375,6 +423,8 @@ class RobustMetricLearner(TransformerMixin, BaseEstimator):
                 f"{classes.tolist()}."
             )
         n = X.shape[0]
+        scale = data_scale(X)
+        X = X / scale
         # Mean squared distance over all pairs i < j: 2n/(n-1) times the total variance.
         centred = X - X.mean(axis=0)
 
@@ -382,8 +432,10 @@ class RobustMetricLearner(TransformerMixin, BaseEstimator):
             Zc = centred @ W.T
             return 2.0 * np.einsum("ij,ij->", Zc, Zc) / (n - 1)
 
-        loss_grad = partial(_all_pairs_loss_grad, X, y_idx, gamma=self.gamma, eps=self.robust_eps)
-        return self._optimise(X, mean_distance, loss_grad, lanes=True)
+        loss_grad = partial(
+            _all_pairs_loss_grad, X, y_idx, gamma=self.gamma, eps=self.robust_eps / scale
+        )
+        return self._optimise(X, scale, mean_distance, loss_grad, lanes=True)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit_pairs(self, pairs, y):
@@ -421,18 +473,19 @@ class RobustMetricLearner(TransformerMixin, BaseEstimator):
         self.n_features_in_ = pairs.shape[2]
         if hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
-        U = pairs[:, 0, :] - pairs[:, 1, :]
-        sign = labels.astype(np.float64)
         X = pairs.reshape(-1, pairs.shape[2])
+        scale = data_scale(X, name="pairs")
+        X = X / scale
+        U = (pairs[:, 0, :] - pairs[:, 1, :]) / scale
+        sign = labels.astype(np.float64)
+        eps = self.robust_eps / scale
 
         def mean_distance(W):
             V = U @ W.T
             return np.einsum("ij,ij->", V, V) / len(U)
 
         return self._optimise(
-            X,
-            mean_distance,
-            lambda W: _pair_list_loss_grad(U, sign, W, self.gamma, self.robust_eps),
+            X, scale, mean_distance, lambda W: _pair_list_loss_grad(U, sign, W, self.gamma, eps)
         )
 
     def transform(self, X):
@@ -447,8 +500,8 @@ class RobustMetricLearner(TransformerMixin, BaseEstimator):
         X_embedded : ndarray of shape (n_samples, n_components)
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        return X @ self.components_.T
+        X = validate_data(self, X, reset=False, dtype="numeric")
+        return X.astype(np.float64, copy=False) @ self.components_.T
 
     def get_mahalanobis_matrix(self):
         """``M = W^T W``, of shape (n_features, n_features)."""
@@ -505,11 +558,18 @@ class RobustMetricLearner(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         return self.components_, float(self.gamma)
 
+    @property
+    def _n_features_out(self):
+        """Columns of :meth:`transform` (``get_feature_names_out`` names them)."""
+        return self.components_.shape[0]
+
     # -- optimisation -------------------------------------------------------------------
 
-    def _optimise(self, X, mean_distance, loss_grad, lanes=False):
-        """Initialise and descend. ``lanes``: ``loss_grad`` takes ``map_lanes`` (the
-        all-pairs loss), and its lanes run on as many threads as BLAS may use."""
+    def _optimise(self, X, scale, mean_distance, loss_grad, lanes=False):
+        """Initialise and descend on ``X`` divided by ``scale`` (see :func:`data_scale`);
+        ``components_`` is the best ``W`` divided by ``scale``, for the caller's units.
+        ``lanes``: ``loss_grad`` takes ``map_lanes`` (the all-pairs loss), and its lanes run
+        on as many threads as BLAS may use."""
         n_features = X.shape[1]
         n_components = n_features if self.n_components is None else self.n_components
         if n_components > n_features:
@@ -525,24 +585,33 @@ class RobustMetricLearner(TransformerMixin, BaseEstimator):
             with _lane_map(n_threads) as map_lanes:
                 # Inside the limits: with lanes, BLAS runs on one thread throughout, so the
                 # result is the same on any number of threads.
-                W = self._initial_components(X, n_components, mean_distance)
+                W = self._initial_components(X, scale, n_components, mean_distance)
                 if lanes:
                     loss_grad = partial(loss_grad, map_lanes=map_lanes)
                 W = self._descend(W, loss_grad, weights)
-        self.components_ = W
+        self.components_ = W / scale
+        self._warn_if_not_converged()
         return self
 
     def _descend(self, W, loss_grad, weights):
         """Adam (Kingma & Ba) on the objective L2 = L1 + regulariser (eq. 21); records
-        ``loss_curve_`` and ``n_iter_``."""
+        ``loss_curve_``, ``n_iter_`` and ``best_iter_``, and returns the best iterate."""
         m = np.zeros_like(W)
         v = np.zeros_like(W)
         beta1, beta2, adam_eps = 0.9, 0.999, 1e-8
         self.loss_curve_ = []
+        self._converged = False
+        W_best, best = W, np.inf
         start = time.perf_counter()
         for it in range(1, self.max_iter + 1):
             loss, grad = self._objective(W, loss_grad, weights)
+            if not np.isfinite(loss):
+                raise FloatingPointError(
+                    f"The objective became {loss} at step {it}: lower learning_rate."
+                )
             self.loss_curve_.append(loss)
+            if loss < best:
+                W_best, best, self.best_iter_ = W, loss, it
             if self.verbose and (it == 1 or it % 50 == 0):
                 print(
                     f"[RobustMetricLearner] iter {it:4d}  objective {loss:.6f}  "
@@ -551,6 +620,7 @@ class RobustMetricLearner(TransformerMixin, BaseEstimator):
             if self.tol is not None and it >= _N_ITER_CONVERGED:
                 window = self.loss_curve_[-_N_ITER_CONVERGED:]
                 if max(window) - min(window) <= self.tol * max(1.0, abs(loss)):
+                    self._converged = True
                     break
             m = beta1 * m + (1 - beta1) * grad
             v = beta2 * v + (1 - beta2) * grad * grad
@@ -558,7 +628,34 @@ class RobustMetricLearner(TransformerMixin, BaseEstimator):
             v_hat = v / (1 - beta2**it)
             W = W - self.learning_rate * m_hat / (np.sqrt(v_hat) + adam_eps)
         self.n_iter_ = it
-        return W
+        return W_best
+
+    def _warn_if_not_converged(self):
+        """The ``ConvergenceWarning`` rule (see ``tol``)."""
+        curve = self.loss_curve_
+        if self._converged or len(curve) < 2:
+            return
+        best, last = min(curve), curve[-1]
+        earlier = curve[-max(2, len(curve) // 10)]
+        margin = _CONVERGENCE_RTOL * max(abs(best), 1e-12)
+        if last - best > margin:
+            reason = (
+                f"its last objective {last:.6g} is {100 * (last - best) / abs(best):.1f}% "
+                f"above its best {best:.6g} (step {self.best_iter_}, the one returned)"
+            )
+        elif earlier - last > margin:
+            reason = (
+                f"its objective fell from {earlier:.6g} to {last:.6g} over its last "
+                f"{len(curve) // 10 or 1} steps"
+            )
+        else:
+            return
+        warnings.warn(
+            f"RobustMetricLearner stopped at max_iter={self.max_iter} before converging: "
+            f"{reason}. Raise max_iter or lower learning_rate.",
+            ConvergenceWarning,
+            stacklevel=5,
+        )
 
     def _objective(self, W, loss_grad, weights):
         """``L1 + regulariser`` and its gradient in ``W``."""
@@ -606,7 +703,7 @@ class RobustMetricLearner(TransformerMixin, BaseEstimator):
         weights = weights[:n_features]
         return None if not np.any(weights) else weights
 
-    def _initial_components(self, X, n_components, mean_distance):
+    def _initial_components(self, X, scale, n_components, mean_distance):
         n_features = X.shape[1]
         init = self.init
         if isinstance(init, np.ndarray):
@@ -617,7 +714,8 @@ class RobustMetricLearner(TransformerMixin, BaseEstimator):
                 )
             if not np.all(np.isfinite(init)):
                 raise ValueError("init contains NaN or infinite values.")
-            return np.array(init, dtype=np.float64)
+            # Given in the caller's units; X here is divided by scale.
+            return np.array(init, dtype=np.float64) * scale
         if init == "auto":
             init = "identity" if n_components == n_features else "pca"
         if init == "identity":

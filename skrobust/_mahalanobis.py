@@ -20,11 +20,22 @@ from sklearn.utils.validation import check_is_fitted
 __all__ = [
     "MahalanobisMetric",
     "unwrap_frozen",
+    "TIE_RTOL",
     "best_threshold",
     "calibrate_threshold",
+    "decision_threshold",
     "mahalanobis_metric",
     "squared_pair_distances",
+    "threshold_ties",
 ]
+
+# A pair whose D lies within TIE_RTOL * |threshold| of the threshold is a tie. Two correct
+# computations of D differ by a few ulps (a batch of 60 or one pair, BLAS summing in another
+# order, metric-learn's embedding or skrobust's difference), and metric-learn calibrates
+# threshold_ at a training pair's own distance, so exact ties are common: a tie is predicted
+# similar (the D <= threshold side) in every batch, and never certified (the certificates'
+# margin, CERTIFICATE_RTOL * (|threshold| + D), is at least as wide).
+TIE_RTOL = 1e-9
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,6 +82,20 @@ def squared_pair_distances(components, pairs):
     """``D = ||W (a - b)||^2`` for each pair ``(a, b)`` of ``pairs``."""
     diff = (pairs[:, 0, :] - pairs[:, 1, :]) @ components.T
     return np.einsum("ij,ij->i", diff, diff)
+
+
+def decision_threshold(threshold):
+    """The threshold on ``D`` that decides pairs: similar iff ``D <= decision_threshold``.
+
+    ``threshold`` widened by the tie band, so a pair within rounding of the threshold is
+    predicted similar whatever batch its distance was computed in.
+    """
+    return threshold + TIE_RTOL * abs(threshold)
+
+
+def threshold_ties(D, threshold):
+    """Which squared distances ``D`` are ties: within ``TIE_RTOL * |threshold|`` of it."""
+    return np.abs(np.asarray(D, dtype=np.float64) - threshold) <= TIE_RTOL * abs(threshold)
 
 
 _AFFINE_SCALERS = (MinMaxScaler, StandardScaler, MaxAbsScaler)
@@ -205,10 +230,11 @@ def mahalanobis_metric(estimator):
 def best_threshold(distances, y):
     """The threshold on ``distances`` that classifies labelled pairs most accurately.
 
-    A pair is predicted similar when its distance is ``<= threshold``. Among all splits of the
-    sorted distances (only between distinct values, so ties stay on one side), the one with
-    the highest accuracy wins; the threshold is the midpoint of the gap (ties broken toward
-    the smaller threshold).
+    A pair is predicted similar when its distance is ``<= decision_threshold(threshold)``
+    (the tie band included). Among all splits of the sorted distances (only between values
+    farther apart than the tie band, so ties stay on one side), the one with the highest
+    accuracy wins; the threshold is the midpoint of the gap (ties broken toward the smaller
+    threshold), or the lower value when the midpoint would reach the upper one's tie band.
     """
     order = np.argsort(distances, kind="stable")
     d, lab = distances[order], y[order]
@@ -218,13 +244,15 @@ def best_threshold(distances, y):
         (np.cumsum((lab == -1)[::-1])[::-1], [0])
     )
     valid = np.ones(n + 1, dtype=bool)
-    valid[1:n] = d[1:] > d[:-1]
+    valid[1:n] = d[1:] > decision_threshold(d[:-1])
     k = int(np.flatnonzero(valid)[np.argmax(correct[valid])])
     if k == 0:
         return float(d[0] - 1.0)
     if k == n:
         return float(d[-1])
-    return float((d[k - 1] + d[k]) / 2.0)
+    middle = (d[k - 1] + d[k]) / 2.0
+    # Adjacent floats: the midpoint rounds onto d[k] (or its tie band).
+    return float(middle if decision_threshold(middle) < d[k] else d[k - 1])
 
 
 def calibrate_threshold(estimator, pairs, y):

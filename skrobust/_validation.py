@@ -29,24 +29,53 @@ def check_feature_range(feature_range, name="feature_range"):
     return lo, hi
 
 
-def check_in_box(X, feature_range, name="X", tol=0.0):
-    """Raise a ``ValueError`` if any entry of ``X`` lies outside ``feature_range``.
+# Data may overshoot the box by this many ulps of its largest bound: min-max scaling (the
+# bundled loaders before their last step, scikit-learn's MinMaxScaler) rounds past hi in a
+# few percent of random boxes.
+BOX_ULPS = 4
 
-    Attacks and certificates assume the data lie in the box; they never clip silently.
+
+def box_tolerance(feature_range):
+    """How far (a few ulps) data may lie outside ``feature_range`` and still be accepted."""
+    lo, hi = feature_range
+    return BOX_ULPS * float(np.spacing(max(abs(lo), abs(hi))))
+
+
+def check_in_box(X, feature_range, name="X"):
+    """Raise a ``ValueError`` if any entry of ``X`` lies outside ``feature_range`` by more
+    than :func:`box_tolerance`; return the box widened to hold ``X`` (``None`` for none).
+
+    Attacks and certificates assume the data lie in the box; they never clip. Within the
+    tolerance they use the widened box, which is sound (a certificate over a larger set
+    covers the smaller one; the certificates' relative margin, 1e-9, is far wider than the
+    few ulps the bounds move by) and gives the attacker a few ulps more room.
     """
     if feature_range is None:
-        return
+        return None
     lo, hi = feature_range
-    if X.size and (X.min() < lo - tol or X.max() > hi + tol):
+    if not X.size:
+        return lo, hi
+    low, high = float(X.min()), float(X.max())
+    tol = box_tolerance(feature_range)
+    if low < lo - tol or high > hi + tol:
+        # repr: the full value, so an overshoot of an ulp is visible.
         raise ValueError(
-            f"{name} has values in [{X.min():.6g}, {X.max():.6g}], outside "
-            f"feature_range=({lo}, {hi}). Scale the data into the box first (for example "
-            "with sklearn.preprocessing.MinMaxScaler), or pass feature_range=None for an "
-            "unbounded attacker."
+            f"{name} has values in [{low!r}, {high!r}], outside feature_range=({lo!r}, "
+            f"{hi!r}) by more than the rounding tolerance {tol!r}. Scale the data into the "
+            "box first (for example with sklearn.preprocessing.MinMaxScaler), or pass "
+            "feature_range=None for an unbounded attacker."
         )
+    return min(lo, low), max(hi, high)
 
 
 def _as_finite_float_array(X, name):
+    kind = np.asarray(X).dtype.kind
+    # Refused rather than cast: NumPy drops imaginary parts (with a warning only) and parses
+    # strings.
+    if kind == "c":
+        raise ValueError(f"Complex data not supported: {name} must hold real numbers.")
+    if kind in "US":
+        raise TypeError(f"{name} must be an array of numbers, got strings.")
     try:
         X = np.asarray(X, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -110,6 +139,8 @@ def check_eps(eps, name="eps"):
     """Validate one budget or a list of budgets; return a 1-d float64 array and a flag
     telling whether a scalar was given."""
     scalar = np.ndim(eps) == 0
+    if np.iscomplexobj(eps):
+        raise TypeError(f"{name} must be a real number or a list of them, got {eps!r}.")
     try:
         values = np.atleast_1d(np.asarray(eps, dtype=np.float64))
     except (TypeError, ValueError):

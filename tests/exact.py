@@ -19,7 +19,9 @@ import itertools
 
 import numpy as np
 from scipy.optimize import minimize
-from sklearn.base import BaseEstimator
+
+# The fixed-W model of the tests is the public one (it used to be a double here).
+from skrobust.testing import FixedMetric  # noqa: F401
 
 
 def _as_box(feature_range):
@@ -144,29 +146,6 @@ def proven_min_distance(W, pair, eps, budget, feature_range):
     return max(value + gap, 0.0), value
 
 
-class FixedMetric(BaseEstimator):
-    """A fitted Mahalanobis model with a given ``W`` (and optional threshold), for tests.
-
-    It opts into skrobust's adapter; wrap it in ``FrozenEstimator`` to hand it to a
-    classifier or an attack.
-    """
-
-    _skrobust_mahalanobis = True
-
-    def __init__(self, components, threshold=None):
-        self.components = components
-        self.threshold = threshold
-        self.components_ = np.asarray(components, dtype=np.float64)
-        self.n_features_in_ = self.components_.shape[1]
-
-    def fit(self, X=None, y=None):
-        return self
-
-    def transform(self, X):
-        return np.asarray(X, dtype=np.float64) @ self.components_.T
-
-    def _mahalanobis_parts(self):
-        return self.components_, self.threshold
 
 
 def _linear_parts(W, references, z):

@@ -18,21 +18,15 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skrobust import AckMetricAttack, AttackResult, mahalanobis_metric
 from skrobust import _attack as attack_module
+from skrobust._mahalanobis import threshold_ties
 from skrobust.datasets import load_breast_cancer, load_wine, make_pairs, make_triplets
+from skrobust.testing import FixedMetric
 
 from .strategies import attack_settings, boxes, components, pairs_in_box, triplets_in_box
 
 # Tolerance of the budget checks: outputs are x + d with |d| <= eps exactly; the subtraction
 # (x + d) - x that the test makes rounds by a few ulps of x.
 TOL = 1e-12
-
-
-def fixed_model(W):
-    """A fitted Mahalanobis model with the given ``W`` (sklearn's NCA, fitted by hand)."""
-    model = NeighborhoodComponentsAnalysis()
-    model.components_ = np.asarray(W, dtype=np.float64)
-    model.n_features_in_ = model.components_.shape[1]
-    return FrozenEstimator(model)
 
 
 def budget_used(adv, X, budget):
@@ -48,7 +42,7 @@ def pair_problems(draw):
     W = draw(components(n_features, draw(st.integers(1, n_features + 1))))
     box = draw(boxes())
     pairs = draw(pairs_in_box(n_features, box=box))
-    D = mahalanobis_metric(fixed_model(W)).pair_distances(pairs)
+    D = mahalanobis_metric(FixedMetric(W)).pair_distances(pairs)
     q = draw(st.floats(0.0, 1.0))
     threshold = float(np.quantile(D, q)) + draw(st.sampled_from([0.0, 1e-3, -1e-3]))
     return W, box, pairs, threshold
@@ -73,7 +67,7 @@ def pair_attack(problem, setting, budget, restart):
     eps, step_size, max_iter = setting
     n_restarts, seed = restart
     return AckMetricAttack(
-        fixed_model(W), eps=eps, step_size=step_size, max_iter=max_iter, budget=budget,
+        FixedMetric(W), eps=eps, step_size=step_size, max_iter=max_iter, budget=budget,
         threshold=threshold, feature_range=box, n_restarts=n_restarts, random_state=seed,
     ).fit()  # fmt: skip
 
@@ -112,7 +106,7 @@ def test_pair_attack_never_moves_the_distance_the_wrong_way(problem, setting, bu
     # returned pairs (up to rounding: recomputed here by another formula, ||W z||^2).
     after = result.distances_after[1]
     np.testing.assert_array_equal(result.success[1], (after > threshold) == similar)
-    D_out = mahalanobis_metric(fixed_model(W)).pair_distances(result.adversarial[1])
+    D_out = mahalanobis_metric(FixedMetric(W)).pair_distances(result.adversarial[1])
     np.testing.assert_allclose(D_out, after, rtol=1e-9, atol=1e-12)
     clear = np.abs(D_out - threshold) > 1e-9 * (1.0 + abs(threshold))
     np.testing.assert_array_equal(
@@ -129,9 +123,9 @@ def test_shared_budget_is_at_least_as_strong_as_the_fixed_half_split(problem, se
     W, box, pairs, threshold = problem
     eps, step_size, max_iter = setting
     params = dict(step_size=step_size, max_iter=max_iter, threshold=threshold, feature_range=box)
-    shared = AckMetricAttack(fixed_model(W), budget="shared", **params).fit()
+    shared = AckMetricAttack(FixedMetric(W), budget="shared", **params).fit()
     # per_point at eps / 2 is exactly the fixed split eps/2 + eps/2.
-    fixed = AckMetricAttack(fixed_model(W), budget="per_point", **params).fit()
+    fixed = AckMetricAttack(FixedMetric(W), budget="per_point", **params).fit()
     r_shared = shared.attack(pairs, eps=eps)
     r_fixed = fixed.attack(pairs, eps=eps / 2)
     assert r_shared.success.sum() >= r_fixed.success.sum()
@@ -148,7 +142,7 @@ def test_triplet_attack_moves_only_the_positive_within_budget(problem, setting, 
     eps, step_size, max_iter = setting
     n_restarts, seed = restart
     attack = AckMetricAttack(
-        fixed_model(W), mode="triplets", step_size=step_size, max_iter=max_iter,
+        FixedMetric(W), mode="triplets", step_size=step_size, max_iter=max_iter,
         feature_range=box, n_restarts=n_restarts, random_state=seed,
     ).fit()  # fmt: skip
     result = attack.attack(triplets, eps=eps)
@@ -180,7 +174,7 @@ def test_knn_outputs_lie_in_the_box_and_within_eps(
     y = (X[:, 0] + 0.3 * rng.random(40) > 0.6).astype(int)
     W = rng.normal(size=(3, 3))
     attack = AckMetricAttack(
-        fixed_model(W), mode="knn", eps=eps, step_size=step_size, max_iter=max_iter,
+        FixedMetric(W), mode="knn", eps=eps, step_size=step_size, max_iter=max_iter,
         n_neighbors=5, feature_range=box, n_restarts=n_restarts, random_state=seed,
     ).fit(X[:25], y[:25])  # fmt: skip
     result = attack.attack(X[25:], y[25:])
@@ -216,7 +210,7 @@ def cancer_knn():
 def test_shared_budget_gives_the_whole_budget_to_the_free_point():
     # d = 1, W = 1, x_i = 1 at the top of the box: with the fixed split x_j moves eps/2
     # (D = 0.16, not enough), with the shared budget it moves eps (D = 0.25 > threshold).
-    attack = AckMetricAttack(fixed_model([[1.0]]), eps=0.2, step_size=0.05, threshold=0.2)
+    attack = AckMetricAttack(FixedMetric([[1.0]]), eps=0.2, step_size=0.05, threshold=0.2)
     pairs = np.array([[[1.0], [0.7]]])
     D = attack.set_params(budget="shared").fit().attack(pairs).distances_after[0, 0]
     assert D == pytest.approx(0.5**2)
@@ -225,7 +219,7 @@ def test_shared_budget_gives_the_whole_budget_to_the_free_point():
 
 
 def test_both_points_move_each_step():
-    attack = AckMetricAttack(fixed_model(np.eye(2)), eps=0.5, step_size=0.01, max_iter=1)
+    attack = AckMetricAttack(FixedMetric(np.eye(2)), eps=0.5, step_size=0.01, max_iter=1)
     pairs = np.array([[[0.5, 0.5], [0.4, 0.6]]])
     adv = attack.set_params(threshold=1.0, budget="per_point").fit().transform(pairs)
     np.testing.assert_allclose(adv, [[[0.51, 0.49], [0.39, 0.61]]])
@@ -255,7 +249,7 @@ def test_multi_eps_call_equals_separate_calls(wine):
 
 def test_first_successful_iterate_is_returned():
     # One coordinate, W = 1: the pair becomes dissimilar after the first step and stops there.
-    attack = AckMetricAttack(fixed_model([[1.0]]), eps=0.4, step_size=0.05, max_iter=10)
+    attack = AckMetricAttack(FixedMetric([[1.0]]), eps=0.4, step_size=0.05, max_iter=10)
     result = (
         attack.set_params(threshold=0.01, budget="per_point")
         .fit()
@@ -320,7 +314,33 @@ def test_knn_attack_lowers_accuracy_and_uses_labels(cancer_knn):
     assert adv < clean - 0.1
     # Without y the attack targets the predictions; transform does that.
     out = attack.transform(X[1::2])
-    assert np.mean(pipe.predict(out) != pipe.predict(X[1::2])) > 0.1
+    pred = pipe.predict(X[1::2])
+    assert np.mean(pipe.predict(out) != pred) > 0.1
+    # y decides the direction: told each point belongs to the class it is not predicted as,
+    # the attack pulls it toward its prediction and flips none.
+    assert attack.attack(X[1::2], pred).success_rate[0] > 0.1
+    assert attack.attack(X[1::2], 1 - pred).success_rate[0] == 0.0
+
+
+def test_knn_attack_rejects_labels_the_classifier_never_saw(cancer_knn):
+    X, y, pipe = cancer_knn
+    attack = AckMetricAttack(FrozenEstimator(pipe), mode="knn").fit()
+    with pytest.raises(ValueError, match=r"labels the classifier never saw: \[7\]"):
+        attack.attack(X[1:9:2], [0, 1, 7, 1])
+
+
+def test_plain_knn_classifier_is_attacked_as_the_identity_metric(cancer_knn):
+    X, y, _ = cancer_knn
+    knn = KNeighborsClassifier(3).fit(X[::2], y[::2])
+    identity = make_pipeline(FixedMetric(np.eye(X.shape[1])), knn)
+    plain = AckMetricAttack(FrozenEstimator(knn), mode="knn", eps=0.05).fit()
+    np.testing.assert_array_equal(plain.metric_.components, np.eye(X.shape[1]))
+    expected = AckMetricAttack(FrozenEstimator(identity), mode="knn", eps=0.05).fit()
+    result = plain.attack(X[1::2], y[1::2])
+    np.testing.assert_array_equal(
+        result.adversarial, expected.attack(X[1::2], y[1::2]).adversarial
+    )
+    assert result.success_rate[0] > 0
 
 
 def test_knn_pipeline_with_scaler_attacks_raw_inputs():
@@ -349,9 +369,23 @@ def test_metric_learn_pair_threshold_is_used(wine):
     attack = AckMetricAttack(FrozenEstimator(itml)).fit()
     assert attack.threshold_ == pytest.approx(itml.threshold_**2)
     result = attack.attack(pairs)
-    np.testing.assert_array_equal(
-        result.distances_before > attack.threshold_, itml.predict(pairs) == -1
-    )
+    dissimilar = result.distances_before > result.thresholds
+    # Away from ties the attack's clean predictions are metric-learn's; ties are similar.
+    ties = threshold_ties(result.distances_before, attack.threshold_)
+    assert ties.any()  # metric-learn puts its threshold at a training pair's distance
+    assert not dissimilar[ties].any()
+    np.testing.assert_array_equal(dissimilar[~ties], itml.predict(pairs)[~ties] == -1)
+
+
+def test_pair_at_the_threshold_is_similar_whatever_the_batch():
+    W = np.array([[1.0, 0.5], [0.0, 2.0]])
+    pairs = np.array([[[0.2, 0.3], [0.6, 0.1]], [[0.0, 0.0], [0.3, 0.9]]])
+    D = mahalanobis_metric(FixedMetric(W)).pair_distances(pairs)
+    # The first pair sits a few ulps above the threshold: a rounding tie, similar.
+    attack = AckMetricAttack(FixedMetric(W), threshold=D[0] * (1 - 4e-16), max_iter=0).fit()
+    for batch in (pairs, pairs[:1]):
+        result = attack.attack(batch)
+        assert result.distances_before[0] <= result.thresholds[0]
 
 
 # -- threads -------------------------------------------------------------------------
@@ -452,12 +486,14 @@ def test_inputs_outside_the_box_raise(wine):
         ({"mode": "pair"}, "mode"),
         ({"budget": "both"}, "budget"),
         ({"n_neighbors": 0}, "n_neighbors"),
+        ({"threshold": float("nan")}, "threshold"),
+        ({"n_jobs": 0}, "n_jobs"),
     ],
 )
 def test_invalid_parameters_name_the_parameter(wine, params, match):
     _, _, nca, _, _ = wine
     with pytest.raises(InvalidParameterError, match=match):
-        AckMetricAttack(FrozenEstimator(nca), threshold=1.0, **params).fit()
+        AckMetricAttack(FrozenEstimator(nca), **{"threshold": 1.0, **params}).fit()
 
 
 def test_input_errors(wine):
@@ -476,9 +512,53 @@ def test_input_errors(wine):
     with pytest.raises(ValueError, match="references"):
         AckMetricAttack(FrozenEstimator(nca), mode="knn").fit()
     triplets, _ = make_triplets(X, y, 3, random_state=0)
+    triplet_attack = AckMetricAttack(FrozenEstimator(nca), mode="triplets").fit()
     with pytest.raises(ValueError, match="triplets"):
-        AckMetricAttack(FrozenEstimator(nca), mode="triplets").fit().transform(pairs)
-    assert triplets.shape[1] == 3
+        triplet_attack.transform(pairs)
+    with pytest.raises(ValueError, match="pairs"):
+        attack.attack(triplets)
+    assert triplet_attack.transform(triplets).shape == triplets.shape
+    with pytest.raises(ValueError, match="Complex data not supported"):
+        attack.attack(pairs.astype(complex))
+    with pytest.raises(TypeError, match="strings"):
+        attack.attack(pairs.astype(str))
+    with pytest.raises(TypeError, match="eps must be a real number"):
+        attack.attack(pairs, eps=0.1 + 0j)
+
+
+def test_min_max_scaler_overshoot_is_accepted_never_clipped(wine):
+    X, y, nca, _, _ = wine
+    rng = np.random.default_rng(0)
+    # scikit-learn's MinMaxScaler (x * scale + min) rounds past 1 on some data.
+    for _ in range(100):
+        raw = rng.normal(size=(40, X.shape[1])) * rng.uniform(0.1, 100)
+        scaled = MinMaxScaler().fit_transform(raw)
+        if scaled.max() > 1.0:
+            break
+    assert scaled.max() > 1.0
+    pairs = scaled.reshape(20, 2, -1)
+    attack = AckMetricAttack(FrozenEstimator(nca), threshold=1.0).fit()
+    result = attack.attack(pairs, eps=[0.0, 0.1])
+    np.testing.assert_array_equal(result.adversarial[0], pairs)  # not clipped
+    assert result.adversarial.max() <= scaled.max() and result.adversarial.min() >= 0.0
+    assert result.success_rate[1] > 0
+    knn = AckMetricAttack(FrozenEstimator(nca), mode="knn").fit(X, y)
+    assert knn.transform(scaled).max() <= scaled.max()
+    # Beyond a few ulps: an error that shows the value in full.
+    with pytest.raises(ValueError, match=r"1\.000000001\b"):
+        attack.attack(np.where(pairs == scaled.max(), 1.000000001, pairs))
+    with pytest.raises(ValueError, match=r"1\.0000000000000018"):
+        attack.attack(np.where(pairs == scaled.max(), 1.0000000000000018, pairs))
+
+
+@pytest.mark.parametrize("n_jobs, threads", [(None, 1), (3, 3), (20, 8), (-1, 8), (-2, 7)])
+def test_n_jobs_has_scikit_learns_meaning(wine, monkeypatch, n_jobs, threads):
+    from numba import config
+
+    monkeypatch.setattr(config, "NUMBA_NUM_THREADS", 8)
+    _, _, nca, _, _ = wine
+    attack = AckMetricAttack(FrozenEstimator(nca), threshold=1.0, n_jobs=n_jobs).fit()
+    assert attack._n_threads() == threads
 
 
 def test_kernel_threads_and_verbose_do_not_change_results(wine, capsys):

@@ -10,7 +10,7 @@ from metric_learn import ITML, MMC
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
-from sklearn.model_selection import GridSearchCV
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.neighbors import KNeighborsClassifier, NeighborhoodComponentsAnalysis
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -133,14 +133,53 @@ def test_metric_learn_pair_learners_fitted_or_frozen(learner, wine_pairs):
     assert isinstance(fitted, learner)
     # metric-learn keeps its threshold on the unsquared distance; ours is squared.
     assert clf.threshold_ == pytest.approx(fitted.threshold_**2)
-    np.testing.assert_array_equal(clf.predict(pairs), fitted.predict(pairs))
+    # metric-learn puts threshold_ at a training pair's distance: that pair is a tie, scored
+    # 0 and predicted similar in every batch. Away from ties, metric-learn's predictions.
+    ties = clf.decision_function(pairs) == 0.0
+    assert ties.any()
+    theirs = fitted.predict(pairs)
+    np.testing.assert_array_equal(clf.predict(pairs)[~ties], theirs[~ties])
+    np.testing.assert_array_equal(clf.predict(pairs)[ties], 1)
     frozen_clf = CertifiedPairClassifier(FrozenEstimator(fitted)).fit(pairs, labels)
     assert frozen_clf.estimator_.estimator is fitted
     assert frozen_clf.threshold_ == clf.threshold_
-    np.testing.assert_array_equal(frozen_clf.predict(pairs), fitted.predict(pairs))
+    np.testing.assert_array_equal(frozen_clf.predict(pairs), clf.predict(pairs))
     # clone keeps a frozen model fitted (GridSearchCV clones every parameter).
     cloned = clone(frozen_clf).fit(pairs, labels)
     np.testing.assert_array_equal(cloned.predict(pairs), frozen_clf.predict(pairs))
+
+
+@pytest.mark.parametrize("learner", [ITML, MMC])
+def test_threshold_ties_decided_alike_in_every_batch_never_certified(learner, wine_pairs):
+    pairs, labels = wine_pairs
+    pairs, labels = pairs[:60], labels[:60]
+    fitted = learner(max_iter=20, random_state=0).fit(pairs, labels)
+    clf = CertifiedPairClassifier(FrozenEstimator(fitted), eps=1e-6).fit(pairs, labels)
+    batch = clf.decision_function(pairs)
+    alone = np.array([clf.decision_function(pair[np.newaxis])[0] for pair in pairs])
+    ties = batch == 0.0
+    assert ties.any()
+    np.testing.assert_array_equal(alone[ties], 0.0)
+    np.testing.assert_array_equal(np.sign(alone), np.sign(batch))
+    assert not clf.certify(pairs[ties]).any()
+    np.testing.assert_array_equal(clf.certified_radius(pairs[ties]), 0.0)
+
+
+def test_pair_within_rounding_of_the_threshold_is_a_tie():
+    pair = np.array([[[0.2, 0.3], [0.6, 0.1]]])
+    fit_pairs, fit_labels = np.concatenate([pair, pair]), [1, -1]
+    D = float(np.sum((pair[0, 0] - pair[0, 1]) ** 2))
+    for threshold in (D * (1 - 1e-12), D, D * (1 + 1e-12)):
+        clf = CertifiedPairClassifier(frozen(np.eye(2)), threshold=threshold, eps=1e-9)
+        clf.fit(fit_pairs, fit_labels)
+        assert clf.decision_function(pair)[0] == 0.0
+        assert clf.predict(pair)[0] == 1
+        assert not clf.certify(pair)[0]
+        assert clf.certified_radius(pair)[0] == 0.0
+    clf = CertifiedPairClassifier(frozen(np.eye(2)), threshold=D * (1 - 1e-6))
+    clf.fit(fit_pairs, fit_labels)
+    assert clf.decision_function(pair)[0] < 0.0
+    assert clf.predict(pair)[0] == -1
 
 
 def test_frozen_pipeline_of_scaler_and_metric(wine_pairs):
@@ -287,8 +326,18 @@ def test_certify_and_radius_match_the_functions(wine_pairs):
 def test_grid_search_over_a_frozen_model(wine_pairs):
     pairs, labels = wine_pairs
     clf = CertifiedPairClassifier(frozen(np.eye(13)))
-    search = GridSearchCV(clf, {"threshold": [0.1, 0.3, 1.0]}, cv=3).fit(pairs, labels)
-    assert search.best_params_["threshold"] in (0.1, 0.3, 1.0)
+    thresholds = [0.1, 0.3, 1.0]
+    search = GridSearchCV(clf, {"threshold": thresholds}, cv=3).fit(pairs, labels)
+    # The frozen metric is never refitted: each fold's accuracy is that of D <= t there.
+    D = np.sum((pairs[:, 0] - pairs[:, 1]) ** 2, axis=1)
+    folds = [test for _, test in StratifiedKFold(3).split(pairs, labels)]
+    expected = [
+        np.mean([np.mean(np.where(D[f] <= t, 1, -1) == labels[f]) for f in folds])
+        for t in thresholds
+    ]
+    np.testing.assert_allclose(search.cv_results_["mean_test_score"], expected)
+    assert len(set(expected)) == 3  # the grid has one best threshold
+    assert search.best_params_["threshold"] == thresholds[int(np.argmax(expected))]
 
 
 # certificates are promises

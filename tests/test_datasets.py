@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from skrobust import datasets
 
@@ -71,7 +73,7 @@ def test_counts_must_be_positive_integers(n):
 def test_load_csv_reads_features_and_last_column_labels(tmp_path):
     path = tmp_path / "data.csv"
     path.write_text("f1,f2,label\n1,10,a\n2,30,b\n3,20,a\n4,40,b\n")
-    X, y = datasets.load_csv(path)
+    X, y = datasets.load_csv(path, header=True)
     np.testing.assert_allclose(X[:, 0], [0, 1 / 3, 2 / 3, 1])
     np.testing.assert_array_equal(y, ["a", "b", "a", "b"])
     path.write_text("1,10,0\n2,30,1\n3,20,0\n4,40,1\n")
@@ -94,3 +96,43 @@ def test_load_csv_explains_a_malformed_file(tmp_path, text, match):
     path.write_text(text)
     with pytest.raises(ValueError, match=match):
         datasets.load_csv(path)
+
+
+def test_load_csv_reads_a_header_of_numbers_only_when_told(tmp_path):
+    # What pandas.DataFrame(...).to_csv(index=False) writes: column names 0, 1, 2.
+    path = tmp_path / "pandas.csv"
+    path.write_text("0,1,2\n1,10,5\n2,30,7\n3,20,5\n4,40,7\n")
+    X, y = datasets.load_csv(path, header=True)
+    assert X.shape == (4, 2)
+    np.testing.assert_array_equal(y, [5, 7, 5, 7])
+    X, y = datasets.load_csv(path)  # header=False: the first row is data
+    assert X.shape == (5, 2)
+    with pytest.raises(TypeError, match="header must be True or False"):
+        datasets.load_csv(path, header="infer")
+
+
+def test_load_csv_points_to_header_for_a_text_first_row(tmp_path):
+    path = tmp_path / "named.csv"
+    path.write_text("f1,f2,label\n1,10,a\n2,30,b\n3,20,a\n4,40,b\n")
+    with pytest.raises(ValueError, match="line 1: .*pass header=True"):
+        datasets.load_csv(path)
+
+
+@given(lo=st.floats(-1e3, 1e3), width=st.floats(1e-3, 1e3), seed=st.integers(0, 2**16))
+def test_min_max_scaling_never_leaves_the_box(lo, width, seed):
+    X = np.random.default_rng(seed).normal(size=(50, 4)) * 7.0
+    Xb = datasets._minmax_box(X, (lo, lo + width))
+    assert Xb.min() >= lo and Xb.max() <= lo + width
+
+
+@pytest.mark.parametrize("box", [(0.0, 1.0), (-2.0, 3.0), (0.1, 0.7)])
+def test_bundled_data_is_accepted_by_the_attack(box):
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.neighbors import NeighborhoodComponentsAnalysis
+
+    from skrobust import AckMetricAttack
+
+    X, y = datasets.load_wine(feature_range=box)
+    nca = NeighborhoodComponentsAnalysis(max_iter=5, random_state=0).fit(X, y)
+    attack = AckMetricAttack(FrozenEstimator(nca), mode="knn", feature_range=box).fit(X, y)
+    assert attack.transform(X).shape == X.shape

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
@@ -259,7 +260,7 @@ def test_named_init_is_scaled_so_the_mean_distance_is_gamma(wine):
     X, y = wine
     for init in ("identity", "pca", "random"):
         model = RobustMetricLearner(init=init, gamma=2.0, max_iter=1, random_state=0)
-        W = model._initial_components(X, 5 if init == "pca" else 13, _mean_distance(X))
+        W = model._initial_components(X, 1.0, 5 if init == "pca" else 13, _mean_distance(X))
         assert _mean_distance(X)(W) == pytest.approx(2.0)
 
 
@@ -310,8 +311,14 @@ def test_clone_and_pickle_keep_the_model(wine):
 
 def test_eig_k_larger_than_the_dimension_uses_every_eigenvalue():
     X = np.array([[0.0, 0.0], [0.1, 0.2], [1.0, 1.0], [0.9, 0.8]])
-    model = RobustMetricLearner(eig_k=3, alpha=3.0).fit(X, [0, 0, 1, 1])
-    np.testing.assert_array_equal(model._regularizer_weights(2), [1.0, 1.0])
+    y = np.array([0, 0, 1, 1])
+    model = RobustMetricLearner(eig_k=3, alpha=3.0, max_iter=1).fit(X, y)
+    # The first objective is L1 at the initial W plus 1.0 times each of M's two eigenvalues.
+    W0 = model._initial_components(X, 1.0, 2, _mean_distance(X))
+    l1, _ = _all_pairs_loss_grad(X, y, W0, model.gamma)
+    assert model.loss_curve_[0] == pytest.approx(l1 + np.trace(W0.T @ W0), rel=1e-12)
+    top_only = RobustMetricLearner(eig_k=1, alpha=1.0, max_iter=1).fit(X, y)
+    assert top_only.loss_curve_[0] < model.loss_curve_[0]
 
 
 def test_callers_arrays_are_not_modified(wine):
@@ -342,6 +349,8 @@ def test_callers_arrays_are_not_modified(wine):
         ({"init": np.eye(3)}, "ok", r"init must have shape .* = \(13, 13\)"),
         ({}, "nan", "NaN"),
         ({}, "inf", "infinity"),
+        ({}, "constant", "degenerate: every sample is the same point"),
+        ({}, "strings", "string"),
     ],
 )
 def test_bad_input_gets_a_clear_error(params, data, match, wine):
@@ -353,6 +362,10 @@ def test_bad_input_gets_a_clear_error(params, data, match, wine):
         X[0, 0] = np.nan
     elif data == "inf":
         X[0, 0] = np.inf
+    elif data == "constant":
+        X[:] = 0.25
+    elif data == "strings":
+        X = X.astype(str)  # scikit-learn's NCA refuses these; they are not parsed
     with pytest.raises(ValueError, match=match):
         RobustMetricLearner(max_iter=2, **params).fit(X, y)
 
@@ -382,3 +395,73 @@ def test_learner_accepts_any_finite_data(scale, shift):
     model = RobustMetricLearner(max_iter=20).fit(X, y)
     assert np.all(np.isfinite(model.components_))
     assert np.all(np.isfinite(model.loss_curve_))
+
+
+# -- scale invariance, the best iterate, convergence -------------------------------------
+
+
+@pytest.mark.parametrize("c", [255.0, 1e3, 1e-3, 1e155, 1e-160])
+@pytest.mark.parametrize("params", [{"alpha": 0.0}, {"alpha": 1.0, "robust_eps": 0.05}])
+def test_learner_is_invariant_under_rescaling_of_the_data(wine, c, params):
+    X, y = wine
+    params = {"max_iter": 60, "random_state": 0, **params}
+    unit = RobustMetricLearner(**params).fit(X, y)
+    params["robust_eps"] = c * params.get("robust_eps", 0.0)
+    scaled = RobustMetricLearner(**params).fit(c * X, y)
+    np.testing.assert_allclose(scaled.components_ * c, unit.components_, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(scaled.loss_curve_, unit.loss_curve_, rtol=1e-6)
+    pairs, _, _ = make_pairs(X, y, 30, random_state=0)
+    np.testing.assert_allclose(
+        scaled.pair_distance(c * pairs), unit.pair_distance(pairs), rtol=1e-6
+    )
+
+
+def test_fit_pairs_is_invariant_under_rescaling_of_the_data(wine):
+    X, y = wine
+    pairs, labels, _ = make_pairs(X, y, 100, random_state=0)
+    unit = RobustMetricLearner(max_iter=40, robust_eps=0.05).fit_pairs(pairs, labels)
+    scaled = RobustMetricLearner(max_iter=40, robust_eps=50.0).fit_pairs(1e3 * pairs, labels)
+    np.testing.assert_allclose(scaled.components_ * 1e3, unit.components_, rtol=1e-6, atol=1e-9)
+
+
+def test_fit_returns_the_best_iterate_and_warns_when_it_is_not_the_last():
+    X, y = load_breast_cancer()
+    X, y = X[::3], y[::3]
+    # A step far too large makes Adam oscillate: the last iterate is worse than the best.
+    params = {"alpha": 0.0, "learning_rate": 10.0}
+    with pytest.warns(ConvergenceWarning, match="above its best"):
+        model = RobustMetricLearner(max_iter=300, **params).fit(X, y)
+    curve = model.loss_curve_
+    assert model.best_iter_ == int(np.argmin(curve)) + 1 < len(curve)
+    assert curve[-1] > 1.01 * min(curve)
+    # The same fit stopped at the best step ends on the same W (the descent is deterministic).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        short = RobustMetricLearner(max_iter=model.best_iter_, **params).fit(X, y)
+    np.testing.assert_array_equal(short.components_, model.components_)
+
+
+def test_fit_warns_when_still_descending_fast_at_max_iter(wine):
+    X, y = wine
+    with pytest.warns(ConvergenceWarning, match="fell from"):
+        RobustMetricLearner(alpha=0.0, max_iter=30).fit(X, y)
+
+
+def test_default_fit_of_bundled_data_converges_without_warning():
+    X, y = load_breast_cancer()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = RobustMetricLearner(alpha=0.0, random_state=0).fit(X, y)
+    assert model.loss_curve_[-1] <= 1.01 * min(model.loss_curve_)
+
+
+def test_feature_names_out_and_set_output(wine):
+    X, y = wine
+    model = RobustMetricLearner(n_components=4, max_iter=5).fit(X, y)
+    np.testing.assert_array_equal(
+        model.get_feature_names_out(), [f"robustmetriclearner{i}" for i in range(4)]
+    )
+    pipe = make_pipeline(RobustMetricLearner(n_components=3, max_iter=5), KNeighborsClassifier())
+    pipe.set_output(transform="default").fit(X, y)
+    assert pipe[:-1].get_feature_names_out().shape == (3,)
+    assert model.set_output(transform="default") is model

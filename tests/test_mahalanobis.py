@@ -18,7 +18,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, Normalizer, StandardScaler
 
 from skrobust import RobustMetricLearner, calibrate_threshold, mahalanobis_metric
-from skrobust._mahalanobis import best_threshold
+from skrobust._mahalanobis import best_threshold, decision_threshold, threshold_ties
 from skrobust.datasets import load_wine, make_pairs
 
 SUPERVISED = {
@@ -95,8 +95,23 @@ def test_pair_learner_threshold_is_read_squared(learner, wine_pairs):
         own = model.predict(pairs)
     metric = mahalanobis_metric(FrozenEstimator(model))
     assert metric.threshold == pytest.approx(model.threshold_**2)
-    predicted = np.where(metric.pair_distances(pairs) <= metric.threshold, 1, -1)
-    np.testing.assert_array_equal(predicted, own)
+    D = metric.pair_distances(pairs)
+    predicted = np.where(D <= decision_threshold(metric.threshold), 1, -1)
+    # metric-learn calibrates threshold_ at a training pair's own distance: that pair is a tie
+    # (its D, computed another way, lands a few ulps either side), decided similar.
+    ties = threshold_ties(D, metric.threshold)
+    assert ties.any()
+    np.testing.assert_array_equal(predicted[ties], 1)
+    np.testing.assert_array_equal(predicted[~ties], own[~ties])
+
+
+def test_ties_are_the_pairs_within_rounding_of_the_threshold():
+    t = 0.7316099628651198
+    D = t * np.array([1 - 1e-6, 1 - 1e-12, 1.0, 1 + 1e-12, 1 + 1e-6])
+    np.testing.assert_array_equal(threshold_ties(D, t), [False, True, True, True, False])
+    np.testing.assert_array_equal(D <= decision_threshold(t), [True, True, True, True, False])
+    assert decision_threshold(-2.0) < -2.0 + 1e-8  # a negative threshold stays "never similar"
+    assert not threshold_ties(0.0, -2.0)
 
 
 def test_skrobust_learner_threshold_is_gamma(wine):
@@ -148,9 +163,24 @@ def test_metric_pickles(fitted, wine_pairs):
 def test_best_threshold_is_at_least_as_accurate_as_any_split(distances, data):
     y = data.draw(hnp.arrays(np.int64, distances.shape, elements=st.sampled_from([-1, 1])))
     t = best_threshold(distances, y)
-    accuracy = np.mean(np.where(distances <= t, 1, -1) == y)
+    accuracy = np.mean(np.where(distances <= decision_threshold(t), 1, -1) == y)
     for candidate in np.concatenate(([-1.0], distances)):
-        assert accuracy >= np.mean(np.where(distances <= candidate, 1, -1) == y)
+        split = distances <= decision_threshold(candidate)
+        assert accuracy >= np.mean(np.where(split, 1, -1) == y)
+
+
+def test_best_threshold_between_adjacent_floats_keeps_them_apart():
+    # Found by hypothesis: the midpoint of two adjacent floats rounds onto the upper one.
+    distances = np.array([np.nextafter(10.0, 0.0), 10.0, 20.0])
+    # A split inside the tie band cannot be decided alike in every batch: it is not made,
+    # and the two stay on one side (here the dissimilar one, 2 of 3 right).
+    t = best_threshold(distances, np.array([1, -1, -1]))
+    np.testing.assert_array_equal(distances <= decision_threshold(t), [False, False, False])
+    t = best_threshold(distances, np.array([1, 1, -1]))
+    np.testing.assert_array_equal(distances <= decision_threshold(t), [True, True, False])
+    far = np.array([9.0, 10.0])
+    t = best_threshold(far, np.array([1, -1]))
+    np.testing.assert_array_equal(far <= decision_threshold(t), [True, False])
 
 
 def test_calibrate_threshold_validates_its_inputs(fitted, wine_pairs):

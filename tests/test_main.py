@@ -34,7 +34,11 @@ def test_report_on_a_csv_file(tmp_path, capsys):
     path = tmp_path / "wine.csv"
     np.savetxt(path, np.column_stack([X * 10, y]), delimiter=",", header="a" * 3, comments="")
     figure = tmp_path / "csv.png"
-    assert main(["--csv", str(path), *FAST, "--no-strong", "--output", str(figure)]) == 0
+    with pytest.raises(SystemExit):  # a header is never guessed
+        main(["--csv", str(path), *FAST, "--no-strong", "--output", str(figure)])
+    assert "--csv-header" in capsys.readouterr().err
+    command = ["--csv", str(path), "--csv-header", *FAST, "--no-strong", "--output", str(figure)]
+    assert main(command) == 0
     out, _ = capsys.readouterr()
     assert "wine.csv, 178 points x 13 features" in out
     assert figure.exists()
@@ -68,7 +72,15 @@ def test_help_explains_every_option():
     out = subprocess.run(
         [sys.executable, "-m", "skrobust", "--help"], capture_output=True, text=True, check=True
     ).stdout
-    for option in ("--dataset", "--csv", "--eps", "--max-iter", "--no-strong", "--output"):
+    for option in (
+        "--dataset",
+        "--csv",
+        "--csv-header",
+        "--eps",
+        "--max-iter",
+        "--no-strong",
+        "--output",
+    ):
         assert option in out
 
 
@@ -85,3 +97,35 @@ def test_certified_accuracy_never_exceeds_accuracy_under_attack():
         assert certified <= strong <= pipe.score(X[1::2], y[1::2])
         assert certified <= paper
     assert certified_accuracy(pipe, X[1::2], y[1::2], 0.02) > 0
+
+
+@pytest.mark.parametrize(
+    "output, message",
+    [
+        ("missing_folder/x.png", "does not exist"),
+        ("x.txt", "cannot write a figure as .txt"),
+        (".", "is a folder"),
+    ],
+)
+def test_output_is_checked_before_any_work(tmp_path, capsys, output, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--dataset", "wine", *FAST, "--output", str(tmp_path / output)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "training" not in err  # nothing was trained before the check
+
+
+def test_report_leaves_pyplot_state_alone(tmp_path):
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    backend = matplotlib.get_backend()
+    mine = plt.figure()
+    try:
+        main(["--dataset", "wine", *FAST, "--no-strong", "--output", str(tmp_path / "r.svg")])
+        assert matplotlib.get_backend() == backend
+        assert plt.get_fignums() == [mine.number]
+    finally:
+        plt.close(mine)
+    assert (tmp_path / "r.svg").read_text().lstrip().startswith("<?xml")
