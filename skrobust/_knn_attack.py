@@ -35,7 +35,7 @@ from threadpoolctl import threadpool_limits
 
 from . import _knn_attack_kernels
 from ._attack import AckMetricAttack, AttackResult, _is_fitted, _split_pipeline
-from ._mahalanobis import mahalanobis_metric, unwrap_frozen
+from ._mahalanobis import MahalanobisMetric, mahalanobis_metric, unwrap_frozen
 from ._validation import (
     check_eps,
     check_feature_range,
@@ -625,7 +625,12 @@ class CascadeKNNAttack(BaseEstimator):
                 f"{type(unwrap_frozen(self.estimator_)).__name__}."
             )
         self.classifier_ = check_knn_classifier(knn, "CascadeKNNAttack")
-        self.metric_ = mahalanobis_metric(metric_part)
+        if metric_part is None:
+            # A bare KNeighborsClassifier: the Euclidean metric, W = I.
+            n_knn = knn.n_features_in_
+            self.metric_ = MahalanobisMetric(np.eye(n_knn), np.zeros(n_knn))
+        else:
+            self.metric_ = mahalanobis_metric(metric_part)
         refs = self.classifier_._fit_X
         if refs.shape[1] != self.metric_.components.shape[0]:
             raise ValueError(
@@ -672,7 +677,8 @@ class CascadeKNNAttack(BaseEstimator):
         check_is_fitted(self)
         eps_values, _ = check_eps(self.eps if eps is None else eps)
         X = self._validate_X(X)
-        check_in_box(X, self._box)
+        # Within a few ulps outside the box, the box widened to hold X.
+        box = check_in_box(X, self._box)
         knn, metric = self.classifier_, self.metric_
         pred_before = knn.predict(metric.transform(X))
         if y is None:
@@ -697,7 +703,7 @@ class CascadeKNNAttack(BaseEstimator):
         # machine.
         small = X.size * max(1, len(self.classifier_._fit_X)) < 1e8
         with threadpool_limits(limits=1 if small else None):
-            self._run_members(X, eps_values, base, attackable, y_idx, pred_before,
+            self._run_members(X, box, eps_values, base, attackable, y_idx, pred_before,
                               adversarial, pred_after, found_by)  # fmt: skip
         return CascadeResult(
             mode="knn",
@@ -710,7 +716,7 @@ class CascadeKNNAttack(BaseEstimator):
         )
 
     def _run_members(
-        self, X, eps_values, base, attackable, y_idx, pred_before, adversarial, pred_after,
+        self, X, box, eps_values, base, attackable, y_idx, pred_before, adversarial, pred_after,
         found_by,
     ):  # fmt: skip
         """The cascade, per eps: each member run on the points still unflipped; writes the
@@ -719,8 +725,8 @@ class CascadeKNNAttack(BaseEstimator):
         for e, eps in enumerate(eps_values):
             if eps == 0.0 or not attackable.size:
                 continue
-            problem = self._problem(float(eps))
-            lower, upper = self._feasible_box(X, eps)
+            problem = self._problem(float(eps), box)
+            lower, upper = self._feasible_box(X, eps, box)
             todo = attackable
             for m, (name, member) in enumerate(self.members_):
                 for run in range(member.n_runs):
@@ -745,7 +751,7 @@ class CascadeKNNAttack(BaseEstimator):
     def _validate_X(self, X):
         return validate_data(self, X, reset=False, dtype=np.float64)
 
-    def _problem(self, eps):
+    def _problem(self, eps, box):
         knn = self.classifier_
         return KNNProblem(
             estimator=self.estimator_,
@@ -756,14 +762,14 @@ class CascadeKNNAttack(BaseEstimator):
             n_classes=len(knn.classes_),
             n_neighbors=min(knn.n_neighbors, knn.n_samples_fit_),
             eps=eps,
-            feature_range=self._box,
+            feature_range=box,
         )
 
-    def _feasible_box(self, X, eps):
+    def _feasible_box(self, X, eps, box):
         lower, upper = X - eps, X + eps
-        if self._box is not None:
-            np.maximum(lower, self._box[0], out=lower)
-            np.minimum(upper, self._box[1], out=upper)
+        if box is not None:
+            np.maximum(lower, box[0], out=lower)
+            np.minimum(upper, box[1], out=upper)
         return lower, upper
 
     def __sklearn_tags__(self):

@@ -146,8 +146,6 @@ def proven_min_distance(W, pair, eps, budget, feature_range):
     return max(value + gap, 0.0), value
 
 
-
-
 def _linear_parts(W, references, z):
     """``D_j`` and ``P_j`` of the module docstring of ``skrobust._exact`` (embedded refs)."""
     E = references @ W.T

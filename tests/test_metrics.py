@@ -23,20 +23,23 @@ def cancer_knn():
 
 def test_robust_accuracy_matches_the_attack(cancer_knn):
     X, y, pipe = cancer_knn
-    scores = robust_accuracy_score(pipe, X[1::2], y[1::2], eps=[0.0, 0.05, 0.1])
+    scores = robust_accuracy_score(pipe, X[1::2], y[1::2], eps=[0.0, 0.05, 0.1], attack="paper")
     assert scores.shape == (3,)
     assert scores[0] == pipe.score(X[1::2], y[1::2])
     assert np.all(np.diff(scores) <= 0) and scores[2] < scores[0]
     attack = AckMetricAttack(FrozenEstimator(pipe), mode="knn", eps=0.1, feature_range=None)
     attack.fit()
     # With y, the attack targets the true labels; the score is accuracy on its output.
-    single = robust_accuracy_score(pipe, X[1::2], y[1::2], eps=0.1)
+    single = robust_accuracy_score(pipe, X[1::2], y[1::2], eps=0.1, attack="paper")
     assert isinstance(single, float) and single == scores[2]
     with_y = attack.attack(X[1::2], y[1::2]).adversarial[0]
     assert single == np.mean(pipe.predict(with_y) == y[1::2])
     # Attacking the predictions instead of y leaves another accuracy: y is used.
     without_y = attack.transform(X[1::2])
     assert single != np.mean(pipe.predict(without_y) == y[1::2])
+    # The default, the strong attack, keeps every flip of eq. (23) (its first member).
+    strong = robust_accuracy_score(pipe, X[1::2], y[1::2], eps=[0.0, 0.05, 0.1])
+    assert strong[0] == scores[0] and np.all(strong <= scores)
 
 
 def test_attack_success_rate_pairs_and_knn(cancer_knn):
