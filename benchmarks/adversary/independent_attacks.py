@@ -176,12 +176,14 @@ def _run(pipeline, X, y, eps, feature_range, search, **kw):
     model = FoldedKNN(pipeline)
     X_adv = X.copy()
     y_idx = np.searchsorted(model.classes, y)
-    known = (y_idx < model.n_classes) & (model.classes[np.minimum(y_idx, model.n_classes - 1)] == y)
+    known = (y_idx < model.n_classes) & (
+        model.classes[np.minimum(y_idx, model.n_classes - 1)] == y
+    )
     correct = pipeline.predict(X) == y
     for i in np.flatnonzero(correct & known):
-        l, u = feasible_box(X[i], eps, lo, hi)
-        for cand in search(model, X[i], int(y_idx[i]), l, u, **kw):
-            cand = np.clip(cand, l, u)
+        lb, ub = feasible_box(X[i], eps, lo, hi)
+        for cand in search(model, X[i], int(y_idx[i]), lb, ub, **kw):
+            cand = np.clip(cand, lb, ub)
             if pipeline.predict(cand[None])[0] != y[i]:
                 X_adv[i] = cand
                 break
@@ -191,16 +193,16 @@ def _run(pipeline, X, y, eps, feature_range, search, **kw):
 # -- (a) targeted line search ---------------------------------------------------------------
 
 
-def _nearest_feasible(model, target, l, u):
-    """The point of the box ``[l, u]`` nearest ``target`` (an embedded point) in the
+def _nearest_feasible(model, target, lb, ub):
+    """The point of the box ``[lb, ub]`` nearest ``target`` (an embedded point) in the
     metric: ``min ||G x + g - target||`` over the box, a bounded least-squares problem."""
-    if np.all(l == u):
-        return l.copy()
-    res = lsq_linear(model.G, target - model.g, bounds=(l, u), method="bvls")
+    if np.all(lb == ub):
+        return lb.copy()
+    res = lsq_linear(model.G, target - model.g, bounds=(lb, ub), method="bvls")
     return res.x
 
 
-def _line_search(model, x, c, l, u, n_targets=6, n_steps=12):
+def _line_search(model, x, c, lb, ub, n_targets=6, n_steps=12):
     D = model.sqdist(x)[0]
     riv = np.flatnonzero(model.labels != c)
     riv = riv[np.argsort(D[riv])[:n_targets]]
@@ -211,15 +213,14 @@ def _line_search(model, x, c, l, u, n_targets=6, n_steps=12):
         targets.append(model.refs[riv[:m]].mean(axis=0))
     ts = np.linspace(0.0, 1.0, n_steps + 1)[1:, None]
     for target in targets:
-        end = _nearest_feasible(model, target, l, u)
+        end = _nearest_feasible(model, target, lb, ub)
         seg = x + ts * (end - x)
         marg = model.margin(seg, c)
         flipped = marg < 0
         if flipped.any():
             # The most wrong point of the segment first, then the others along it.
             yield seg[np.argmin(marg)]
-            for p in seg[flipped]:
-                yield p
+            yield from seg[flipped]
 
 
 def line_search_attack(pipeline, X, y, eps, feature_range=(0.0, 1.0), n_targets=6, n_steps=12):
@@ -235,12 +236,12 @@ def line_search_attack(pipeline, X, y, eps, feature_range=(0.0, 1.0), n_targets=
 # -- (b) sign-gradient PGD on the vote margin ------------------------------------------------
 
 
-def _pgd(model, x, c, l, u, n_restarts=5, n_iter=40, rng=None):
+def _pgd(model, x, c, lb, ub, n_restarts=5, n_iter=40, rng=None):
     starts = [x[None]]
     if n_restarts > 1:
-        starts.append(rng.uniform(l, u, size=(n_restarts - 1, len(x))))
+        starts.append(rng.uniform(lb, ub, size=(n_restarts - 1, len(x))))
     Xs = np.vstack(starts)
-    width = float(np.max(u - l)) if len(x) else 0.0
+    width = float(np.max(ub - lb)) if len(x) else 0.0
     best_val, best_x = np.inf, x
     for t in range(n_iter):
         # Step from half the box's width down to 1/50 of it.
@@ -249,7 +250,7 @@ def _pgd(model, x, c, l, u, n_restarts=5, n_iter=40, rng=None):
         j = int(np.argmin(val))
         if val[j] < best_val:
             best_val, best_x = val[j], Xs[j].copy()
-        Xs = np.clip(Xs - step * np.sign(grad), l, u)
+        Xs = np.clip(Xs - step * np.sign(grad), lb, ub)
     val = model.margin(Xs, c)
     j = int(np.argmin(val))
     if val[j] < best_val:
@@ -273,7 +274,7 @@ def pgd_attack(
 # -- (c) linear programs ----------------------------------------------------------------------
 
 
-def _lp_overtake(model, x, B, own, l, u, n_start=10, max_rounds=50):
+def _lp_overtake(model, x, B, own, lb, ub, n_start=10, max_rounds=50):
     """Best point of the box for "every rival in ``B`` is closer than every reference in
     ``own``": ``min s`` s.t. ``D(x', b) - D(x', a) <= s``, linear in ``x'`` since
     ``D(x', b) - D(x', a) = 2 (G^T (a - b)) . x' + 2 g . (a - b) + |b|^2 - |a|^2``.
@@ -285,7 +286,7 @@ def _lp_overtake(model, x, B, own, l, u, n_start=10, max_rounds=50):
     D0 = model.sqdist(x)[0]
     active = set(own[np.argsort(D0[own])[:n_start]].tolist())
     G, g, R, Rsq = model.G, model.g, model.refs, model.ref_sq
-    bounds = [(lo_, hi_) for lo_, hi_ in zip(l, u, strict=True)] + [(None, None)]
+    bounds = [(lo_, hi_) for lo_, hi_ in zip(lb, ub, strict=True)] + [(None, None)]
     cost = np.zeros(d + 1)
     cost[-1] = 1.0
     for _ in range(max_rounds):
@@ -310,7 +311,7 @@ def _lp_overtake(model, x, B, own, l, u, n_start=10, max_rounds=50):
     return np.inf, x
 
 
-def _lp_search(model, x, c, l, u, n_rivals=4, n_own=2, max_lps=None):
+def _lp_search(model, x, c, lb, ub, n_rivals=4, n_own=2, max_lps=None):
     D = model.sqdist(x)[0]
     m = model.k // 2 + 1
     n_keep = model.k - m
@@ -318,7 +319,7 @@ def _lp_search(model, x, c, l, u, n_rivals=4, n_own=2, max_lps=None):
     own = np.flatnonzero(model.labels == c)
     riv = riv[np.argsort(D[riv], kind="stable")]
     own = own[np.argsort(D[own], kind="stable")]
-    eK = model.K * float(np.max(np.maximum(x - l, u - x), initial=0.0))
+    eK = model.K * float(np.max(np.maximum(x - lb, ub - x), initial=0.0))
     if model.k == 1:
         # Exact for 1-NN: x' is misclassified iff some rival b beats every own reference;
         # one LP per rival. A rival is skipped only when the triangle bound proves it
@@ -327,7 +328,7 @@ def _lp_search(model, x, c, l, u, n_rivals=4, n_own=2, max_lps=None):
         cands = [b for b in riv if np.sqrt(D[b]) - eK < reach]
         tried = cands if max_lps is None else cands[:max_lps]
         for b in tried:
-            s, xs = _lp_overtake(model, x, np.array([b]), own, l, u)
+            s, xs = _lp_overtake(model, x, np.array([b]), own, lb, ub)
             if s < -_LP_MARGIN:
                 yield xs
         return
@@ -337,7 +338,7 @@ def _lp_search(model, x, c, l, u, n_rivals=4, n_own=2, max_lps=None):
     for B in combinations(riv[: max(n_rivals, m)], m):
         for E in combinations(own[: max(n_own, n_keep)], n_keep):
             rest = np.setdiff1d(own, E)
-            s, xs = _lp_overtake(model, x, np.array(B), rest, l, u)
+            s, xs = _lp_overtake(model, x, np.array(B), rest, lb, ub)
             n_lps += 1
             if s < -_LP_MARGIN:
                 yield xs
@@ -345,9 +346,7 @@ def _lp_search(model, x, c, l, u, n_rivals=4, n_own=2, max_lps=None):
                 return
 
 
-def lp_attack(
-    pipeline, X, y, eps, feature_range=(0.0, 1.0), n_rivals=4, n_own=2, max_lps=None
-):
+def lp_attack(pipeline, X, y, eps, feature_range=(0.0, 1.0), n_rivals=4, n_own=2, max_lps=None):
     """(c) Linear programs over the box-and-ball. For 1-NN, one LP per rival reference
     (those the triangle bound cannot rule out): exact, so a point it leaves unbroken is
     robust (up to the LP solver's tolerance). For k-NN, ``m = k // 2 + 1`` rivals among the
@@ -376,24 +375,24 @@ def lp_certify_1nn(pipeline, x, y, eps, feature_range=(0.0, 1.0)):
     if pipeline.predict(X)[0] != yy[0]:
         return False
     c = int(np.searchsorted(model.classes, yy[0]))
-    l, u = feasible_box(X[0], eps, lo, hi)
-    return next(_lp_search(model, X[0], c, l, u), None) is None
+    lb, ub = feasible_box(X[0], eps, lo, hi)
+    return next(_lp_search(model, X[0], c, lb, ub), None) is None
 
 
 # -- (d) random vertices and coordinate-wise greedy ------------------------------------------
 
 
-def _random_greedy(model, x, c, l, u, n_random=256, n_sweeps=2, rng=None):
+def _random_greedy(model, x, c, lb, ub, n_random=256, n_sweeps=2, rng=None):
     d = len(x)
     # Vertices of the feasible box: a kNN's margin is a difference of convex quadratics,
     # so its extremes over the box tend to sit on vertices.
-    V = np.where(rng.random_sample((n_random, d)) < 0.5, l, u)
+    V = np.where(rng.random_sample((n_random, d)) < 0.5, lb, ub)
     val = model.margin(V, c)
     order = np.argsort(val)
     for j in order[:3]:
         if val[j] < 0:
             yield V[j]
-    # Greedy: from the best vertex and from x, set one coordinate at a time to l, u or x.
+    # Greedy: from the best vertex and from x, set one coordinate at a time to lb, ub or x.
     for start in (V[order[0]], x):
         cur = start.copy()
         cur_val = model.margin(cur[None], c)[0]
@@ -401,7 +400,7 @@ def _random_greedy(model, x, c, l, u, n_random=256, n_sweeps=2, rng=None):
             improved = False
             for i in rng.permutation(d):
                 trial = np.repeat(cur[None], 3, axis=0)
-                trial[:, i] = (l[i], u[i], x[i])
+                trial[:, i] = (lb[i], ub[i], x[i])
                 tv = model.margin(trial, c)
                 j = int(np.argmin(tv))
                 if tv[j] < cur_val:
@@ -450,5 +449,7 @@ def union_attack(pipeline, X, y, eps, feature_range=(0.0, 1.0)):
             break
         idx = np.flatnonzero(todo)
         X_adv[idx] = attack(pipeline, X[idx], np.asarray(y)[idx], eps, feature_range)
-        todo[idx] = ~is_broken(pipeline, X[idx], np.asarray(y)[idx], X_adv[idx], eps, feature_range)
+        todo[idx] = ~is_broken(
+            pipeline, X[idx], np.asarray(y)[idx], X_adv[idx], eps, feature_range
+        )
     return X_adv

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -29,13 +30,14 @@ from skrobust import RobustMetricLearner  # noqa: E402
 from skrobust.datasets import load_wine  # noqa: E402
 
 
-class FixedMetric:
+class FixedMetric(TransformerMixin, BaseEstimator):
     """A stand-in metric step with a given ``components_`` (``x -> W x``)."""
 
     def __init__(self, W):
-        self.components_ = np.asarray(W, dtype=np.float64)
+        self.W = W
 
     def fit(self, X, y=None):
+        self.components_ = np.asarray(self.W, dtype=np.float64)
         self.n_features_in_ = self.components_.shape[1]
         return self
 
@@ -108,8 +110,8 @@ def test_non_affine_step_is_rejected():
 
 def brute_force_broken(pipe, x, y, eps, n_grid):
     """A dense grid of the 2-D feasible box (with its vertices and the edges' points)."""
-    l, u = np.maximum(0.0, x - eps), np.minimum(1.0, x + eps)
-    axes = [np.linspace(l[i], u[i], n_grid) for i in range(2)]
+    lb, ub = np.maximum(0.0, x - eps), np.minimum(1.0, x + eps)
+    axes = [np.linspace(lb[i], ub[i], n_grid) for i in range(2)]
     grid = np.array(list(product(*axes)))
     return bool(np.any(pipe.predict(grid) != y))
 
