@@ -64,7 +64,6 @@ numpydoc_validation_exclude = {
 }
 
 
-
 def _reexports():
     """``{alias: home}`` for every public class and function that a public module re-exports
     from its home module, and ``{home: [aliases]}``.
