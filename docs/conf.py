@@ -43,15 +43,19 @@ numpydoc_class_members_toctree = False
 numpydoc_validation_checks = {"GL08", "PR01", "PR02", "PR04", "PR07", "RT01"}
 # Not validated: methods inherited from scikit-learn's base classes (their docstrings are
 # scikit-learn's: get_params, set_params, fit_transform, set_output, get_metadata_routing,
-# set_*_request), dunder methods, and AttackResult and KnnVerification, records that attack()
-# and verify_knn() return and users never construct: their fields are documented as
-# Attributes, not as Parameters. Nor the
+# set_*_request), dunder methods; AttackResult, CascadeResult and KnnVerification, records
+# that attack() and verify_knn() return, and KNNProblem, the record CascadeKNNAttack hands
+# its members: users never construct them, and their fields are documented as Attributes,
+# not as Parameters. The members' perturb methods implement KNNAttackMember.perturb and
+# keep its docstring (autodoc shows the inherited one), so their own __doc__ is empty. Nor the
 # hypothesis strategies of skrobust.testing: @st.composite builds their wrappers at run time,
 # so numpydoc cannot read their source (it fails); their docstrings render all the same, and
 # the Examples check below still applies to them.
 numpydoc_validation_exclude = {
     r"^skrobust\.AttackResult$",
     r"^skrobust\.certificates\.KnnVerification$",
+    r"^skrobust\.(CascadeResult|KNNProblem)$",
+    r"^skrobust\.(Eq23|MarginPGD|MaxMarginLP|TargetedLineSearch)\.perturb$",
     r"^skrobust\.testing\.(boxes|components|fixed_metrics|pairs_in_box|pairs_with_perturbations"
     r"|perturbations|points_in_box|triplets_in_box)$",
     r"\.get_params$",
