@@ -48,9 +48,9 @@ RESULTS = Path(__file__).parent / "results"
 EPS = (0.025, 0.05, 0.1)
 MODELS = {"NT-ML": {"alpha": 0.0}, "best defence": BEST_DEFENCE}
 LEFT_OUT = {
-    "pgd x10 restarts": [("pgd", MarginPGD(max_iter=100, n_restarts=10))],
+    "pgd x20 restarts": [("pgd", MarginPGD(max_iter=200, n_restarts=20))],
     "targeted wide": [("t", TargetedLineSearch(n_rivals=20, n_pairs=8, n_steps=8, lsq_iter=100))],
-    "lp x50": [("lp", MaxMarginLP(max_lps=50, n_candidates=50))],
+    "lp x200": [("lp", MaxMarginLP(max_lps=200, n_candidates=100))],
 }
 
 
