@@ -197,7 +197,7 @@ def metric_norms(model, max_exact_features=MAX_EXACT_FEATURES):
     model : estimator, MahalanobisMetric or MetricNorms
         Anything :func:`~skrobust.mahalanobis_metric` reads (a fitted skrobust,
         metric-learn or scikit-learn NCA model, a ``FrozenEstimator``, a ``Pipeline`` of
-        affine scalers and a metric step, a :class:`CertifiedPairClassifier`). A
+        affine scalers and a metric step, a :class:`~skrobust.CertifiedPairClassifier`). A
         ``MetricNorms`` is returned as it is.
     max_exact_features : int, default=16
         Passed to :func:`inf_to_2_norm`.
@@ -492,7 +492,7 @@ def certified_radius(model, pairs, threshold=None, budget="shared"):
         Pairs to certify; any finite values (the triangle bound needs no box).
     threshold : float or None, default=None
         Threshold on the squared distance; ``None`` uses the model's own (a metric-learn
-        pair learner's ``threshold_`` squared, a :class:`CertifiedPairClassifier`'s
+        pair learner's ``threshold_`` squared, a :class:`~skrobust.CertifiedPairClassifier`'s
         ``threshold_``), and raises a ``ValueError`` when it has none.
     budget : {"shared", "per_point"}, default="shared"
         The attacker's budget: ``"shared"`` bounds the sum of both points' perturbations by

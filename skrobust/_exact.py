@@ -69,6 +69,17 @@ class KnnVerification:
         The confirmed adversarial points of the broken rows; NaN elsewhere.
     predictions : ndarray of shape (n_samples,)
         The classifier's clean predictions.
+
+    Examples
+    --------
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> from skrobust.certificates import verify_knn
+    >>> knn = KNeighborsClassifier(1).fit([[0.0], [1.0]], [0, 1])
+    >>> result = verify_knn(knn, [[0.1], [0.45]], eps=0.1)
+    >>> result.status.tolist()
+    ['robust', 'broken']
+    >>> result.adversarial[result.broken], result.n_undecided
+    (array([[0.55]]), 0)
     """
 
     status: np.ndarray

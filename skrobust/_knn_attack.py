@@ -67,6 +67,17 @@ class CascadeResult(AttackResult):
     found_by : ndarray of int, shape (n_eps, n_samples)
         Index (in ``members``) of the member whose candidate flipped the point, ``-1`` when
         none did (the point is returned clean).
+
+    Examples
+    --------
+    >>> from sklearn.frozen import FrozenEstimator
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> from skrobust import CascadeKNNAttack
+    >>> knn = KNeighborsClassifier(1).fit([[0.0], [1.0]], [0, 1])
+    >>> result = CascadeKNNAttack(FrozenEstimator(knn), random_state=0).fit().attack(
+    ...     [[0.1], [0.45]], [0, 0], eps=0.1)
+    >>> result.success.tolist(), result.found_by.tolist()
+    ([[False, True]], [[-1, 0]])
     """
 
     found_by: np.ndarray | None = None
@@ -83,17 +94,43 @@ class KNNProblem:
     components : ndarray of shape (n_components, n_features)
         ``W`` in the raw input space (affine scalers composed in).
     bias : ndarray of shape (n_components,)
+        ``b`` of the embedding (from the affine scalers composed in).
     references : ndarray of shape (n_references, n_components)
         The classifier's stored references, already embedded.
     reference_labels : ndarray of int, shape (n_references,)
-        Index of each reference's class in ``classes``.
+        Index of each reference's class in the classifier's ``classes_``.
     n_classes : int
+        Number of classes of the classifier.
     n_neighbors : int
         ``k`` of the classifier's vote.
     eps : float
         The budget of this run.
     feature_range : tuple or None
         The data box.
+
+    Examples
+    --------
+    The cascade builds one per budget and hands it to each member's ``perturb``; a member
+    reads distances and vote margins from it:
+
+    >>> import numpy as np
+    >>> from sklearn.frozen import FrozenEstimator
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> from skrobust import CascadeKNNAttack, KNNAttackMember
+    >>> seen = []
+    >>> class Spy(KNNAttackMember):
+    ...     def perturb(self, problem, X, y_idx, lower, upper, run, rng):
+    ...         seen.append(problem)
+    ...         return X
+    >>> knn = KNeighborsClassifier(1).fit([[0.0], [1.0]], [0, 1])
+    >>> attack = CascadeKNNAttack(FrozenEstimator(knn), members=[("spy", Spy())]).fit()
+    >>> _ = attack.attack([[0.45]], [0], eps=0.1)
+    >>> problem = seen[0]
+    >>> problem.n_neighbors, problem.references.tolist(), problem.eps
+    (1, [[0.0], [1.0]], 0.1)
+    >>> flipped, margin = problem.vote_margin(np.array([[0.45], [0.55]]), np.array([0, 0]))
+    >>> flipped.tolist(), margin.round(6).tolist()
+    ([False, True], [-0.1, 0.1])
     """
 
     estimator: object
@@ -115,10 +152,33 @@ class KNNProblem:
         return self.n_neighbors // 2 + 1
 
     def embed(self, X):
+        """The embedding ``W x + b`` of raw points ``X``.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, n_features)
+            Points in the raw input space.
+
+        Returns
+        -------
+        E : ndarray of shape (n, n_components)
+            Their embeddings, comparable with the stored ``references``.
+        """
         return X @ self.components.T + self.bias
 
     def squared_distances(self, E):
-        """``D`` from embedded points ``E`` to every reference, shape (n, n_references)."""
+        """Squared distances ``D`` from embedded points to every reference.
+
+        Parameters
+        ----------
+        E : ndarray of shape (n, n_components)
+            Embedded points (see :meth:`embed`).
+
+        Returns
+        -------
+        dist : ndarray of shape (n, n_references)
+            ``||E_i - e_j||^2``, clipped at 0 against rounding.
+        """
         dist = E @ self.references.T
         dist *= -2.0
         dist += np.einsum("ij,ij->i", E, E)[:, None]
@@ -128,11 +188,22 @@ class KNNProblem:
     def vote_margin(self, X, y_idx):
         """Vote and margin of each point of ``X`` against its label index ``y_idx``.
 
-        Returns ``(flipped, margin)``: ``flipped`` is whether the majority vote over the k
-        nearest (ties to the smallest class index, as scikit-learn) differs from ``y_idx``;
-        ``margin = D_own^(k-j+1) - D_rival^(j)`` (order statistics of the squared distances
-        to own-class and to all other references, ``j`` = :attr:`n_rivals_needed`), which is
-        positive when ``j`` rivals are among the k nearest.
+        Parameters
+        ----------
+        X : ndarray of shape (n, n_features)
+            Points in the raw input space.
+        y_idx : ndarray of int, shape (n,)
+            Index of each point's label in the classifier's classes.
+
+        Returns
+        -------
+        flipped : ndarray of bool, shape (n,)
+            Whether the majority vote over the k nearest (ties to the smallest class index,
+            as scikit-learn) differs from ``y_idx``.
+        margin : ndarray of shape (n,)
+            ``D_own^(k-j+1) - D_rival^(j)`` (order statistics of the squared distances to
+            own-class and to all other references, ``j`` = :attr:`n_rivals_needed`),
+            positive when ``j`` rivals are among the k nearest.
         """
         n = len(X)
         flipped = np.empty(n, dtype=bool)
@@ -145,8 +216,26 @@ class KNNProblem:
         return flipped, margin
 
     def vote_margin_of_distances(self, dist, y_idx, references=False):
-        """:meth:`vote_margin` from squared distances ``dist`` (n, n_references). With
-        ``references``, also the own and rival references at the margin's ranks."""
+        """:meth:`vote_margin` from squared distances already computed.
+
+        Parameters
+        ----------
+        dist : ndarray of shape (n, n_references)
+            Squared distances (see :meth:`squared_distances`).
+        y_idx : ndarray of int, shape (n,)
+            Index of each point's label in the classifier's classes.
+        references : bool, default=False
+            Also return the references at the margin's ranks.
+
+        Returns
+        -------
+        flipped, margin : ndarray of shape (n,)
+            As :meth:`vote_margin`.
+        own_ref, rival_ref : ndarray of int, shape (n,)
+            Only with ``references``: the own reference at rank ``k - j + 1`` and the rival
+            at rank ``j`` (``-1`` where there is none); the margin's gradient is
+            ``2 W^T (e_rival - e_own)``.
+        """
         n = len(dist)
         flipped = np.empty(n, dtype=np.bool_)
         margin = np.empty(n)
@@ -162,7 +251,22 @@ class KNNProblem:
         return flipped, margin
 
     def rival_order(self, dist, y_idx):
-        """References sorted by distance per row, own and rival apart (as index arrays)."""
+        """References sorted by distance per point, and which of them are of its class.
+
+        Parameters
+        ----------
+        dist : ndarray of shape (n, n_references)
+            Squared distances (see :meth:`squared_distances`).
+        y_idx : ndarray of int, shape (n,)
+            Index of each point's label in the classifier's classes.
+
+        Returns
+        -------
+        order : ndarray of int, shape (n, n_references)
+            Reference indices, nearest first (a stable sort: ties by index).
+        own : ndarray of bool, shape (n, n_references)
+            Whether ``order[i, r]`` is of point ``i``'s class.
+        """
         order = np.argsort(dist, axis=1, kind="stable")
         own = self.reference_labels[order] == y_idx[:, None]
         return order, own
@@ -180,10 +284,36 @@ class KNNAttackMember(BaseEstimator):
 
     Subclasses implement :meth:`perturb` and keep scikit-learn's parameter conventions
     (``__init__`` stores parameters only), so ``clone`` works on the cascade.
+
+    Examples
+    --------
+    A member of your own, here random corners of the feasible box with two restarts, added
+    after the default members (a member can only add flips):
+
+    >>> import numpy as np
+    >>> from sklearn.frozen import FrozenEstimator
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> from skrobust import (CascadeKNNAttack, Eq23, KNNAttackMember, MarginPGD,
+    ...                       MaxMarginLP, TargetedLineSearch)
+    >>> class RandomCorners(KNNAttackMember):
+    ...     def __init__(self, n_restarts=2):
+    ...         self.n_restarts = n_restarts
+    ...     @property
+    ...     def n_runs(self):
+    ...         return 1 + self.n_restarts
+    ...     def perturb(self, problem, X, y_idx, lower, upper, run, rng):
+    ...         return np.where(rng.random_sample(X.shape) < 0.5, lower, upper)
+    >>> knn = KNeighborsClassifier(1).fit([[0.0], [1.0]], [0, 1])
+    >>> members = [("eq23", Eq23()), ("targeted", TargetedLineSearch()), ("pgd", MarginPGD()),
+    ...            ("lp", MaxMarginLP()), ("corners", RandomCorners())]
+    >>> attack = CascadeKNNAttack(FrozenEstimator(knn), members=members, random_state=0)
+    >>> attack.fit().attack([[0.1], [0.45]], [0, 0], eps=0.1).success.tolist()
+    [[False, True]]
     """
 
     @property
     def n_runs(self):
+        """How many times the cascade runs the member (1; more for random restarts)."""
         return 1
 
     def perturb(self, problem, X, y_idx, lower, upper, run, rng):
@@ -198,7 +328,8 @@ class KNNAttackMember(BaseEstimator):
         y_idx : ndarray of int, shape (n,)
             Index of each point's label in the classifier's classes.
         lower, upper : ndarray of shape (n, n_features)
-            The feasible box: budget ``eps`` intersected with the data box.
+            The feasible box of each point, in the coordinates of ``X`` (not of the
+            perturbation): the ball of ``eps`` around it intersected with the data box.
         run : int
             Which run of this member (0 first; ``run > 0`` are random restarts).
         rng : numpy.random.RandomState
@@ -217,10 +348,23 @@ class Eq23(KNNAttackMember):
     Parameters
     ----------
     step_size : float, default=0.01
+        Size of each sign step (the paper's ``xi``).
     max_iter : int, default=20
+        Number of sign steps.
     n_neighbors : int, default=10
-        The paper's M.
+        How many nearest references enter eq. (23) at each iteration (the paper's M).
     n_jobs : int or None, default=None
+        Threads of the numba kernels, as in :class:`~skrobust.AckMetricAttack`.
+
+    Examples
+    --------
+    >>> from sklearn.frozen import FrozenEstimator
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> from skrobust import CascadeKNNAttack, Eq23
+    >>> knn = KNeighborsClassifier(1).fit([[0.0], [1.0]], [0, 1])
+    >>> attack = CascadeKNNAttack(FrozenEstimator(knn), members=[("eq23", Eq23())]).fit()
+    >>> attack.attack([[0.1], [0.45]], [0, 0], eps=0.1).success.tolist()
+    [[False, True]]
     """
 
     def __init__(self, step_size=0.01, max_iter=20, n_neighbors=10, n_jobs=None):
@@ -278,10 +422,24 @@ class TargetedLineSearch(KNNAttackMember):
     Parameters
     ----------
     n_rivals : int, default=8
+        How many nearest references of other classes are targets.
     n_pairs : int, default=5
+        The midpoints of every pair of this many nearest rivals are targets too.
     n_steps : int, default=4
+        Points of each segment at which the vote is checked (the end included).
     lsq_iter : int, default=30
         Accelerated projected-gradient steps of each least-squares problem.
+
+    Examples
+    --------
+    >>> from sklearn.frozen import FrozenEstimator
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> from skrobust import CascadeKNNAttack, TargetedLineSearch
+    >>> knn = KNeighborsClassifier(1).fit([[0.0], [1.0]], [0, 1])
+    >>> members = [("targeted", TargetedLineSearch(n_rivals=1))]
+    >>> attack = CascadeKNNAttack(FrozenEstimator(knn), members=members).fit()
+    >>> attack.attack([[0.1], [0.45]], [0, 0], eps=0.1).success.tolist()
+    [[False, True]]
     """
 
     def __init__(self, n_rivals=8, n_pairs=5, n_steps=4, lsq_iter=30):
@@ -339,9 +497,24 @@ class MarginPGD(KNNAttackMember):
     Parameters
     ----------
     max_iter : int, default=50
+        Sign steps per run.
     step_start : float, default=0.25
+        First step, as a fraction of ``eps``.
     step_end : float, default=0.01
+        Last step, as a fraction of ``eps``.
     n_restarts : int, default=2
+        Runs from random points of the feasible box, after the run from the clean point.
+
+    Examples
+    --------
+    >>> from sklearn.frozen import FrozenEstimator
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> from skrobust import CascadeKNNAttack, MarginPGD
+    >>> knn = KNeighborsClassifier(1).fit([[0.0], [1.0]], [0, 1])
+    >>> members = [("pgd", MarginPGD(n_restarts=0))]
+    >>> attack = CascadeKNNAttack(FrozenEstimator(knn), members=members, random_state=0)
+    >>> attack.fit().attack([[0.1], [0.45]], [0, 0], eps=0.1).success.tolist()
+    [[False, True]]
     """
 
     def __init__(self, max_iter=50, step_start=0.25, step_end=0.01, n_restarts=2):
@@ -352,6 +525,7 @@ class MarginPGD(KNNAttackMember):
 
     @property
     def n_runs(self):
+        """``1 + n_restarts``: the run from the clean point, then the random restarts."""
         return 1 + self.n_restarts
 
     def perturb(self, problem, X, y_idx, lower, upper, run, rng):
@@ -399,8 +573,19 @@ class MaxMarginLP(KNNAttackMember):
     Parameters
     ----------
     max_lps : int, default=5
+        Most LPs solved per point.
     n_candidates : int, default=12
         Nearest rivals considered per point.
+
+    Examples
+    --------
+    >>> from sklearn.frozen import FrozenEstimator
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> from skrobust import CascadeKNNAttack, MaxMarginLP
+    >>> knn = KNeighborsClassifier(1).fit([[0.0], [1.0]], [0, 1])
+    >>> attack = CascadeKNNAttack(FrozenEstimator(knn), members=[("lp", MaxMarginLP())]).fit()
+    >>> attack.attack([[0.1], [0.45]], [0, 0], eps=0.1).success.tolist()
+    [[False, True]]
     """
 
     def __init__(self, max_lps=5, n_candidates=12):
@@ -654,10 +839,12 @@ class CascadeKNNAttack(BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Clean points, inside ``feature_range``.
 
         Returns
         -------
         X_adv : ndarray of shape (n_samples, n_features)
+            The adversarial point of each flipped point; the clean point elsewhere.
         """
         check_is_fitted(self)
         eps, scalar = check_eps(self.eps)
@@ -671,6 +858,7 @@ class CascadeKNNAttack(BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Clean points, inside ``feature_range``.
         y : array-like of shape (n_samples,), default=None
             True labels; only points the classifier gets right are attacked (the others
             are returned clean). ``None``: the classifier's predictions.
@@ -680,6 +868,8 @@ class CascadeKNNAttack(BaseEstimator):
         Returns
         -------
         result : CascadeResult
+            Adversarial points, success and predictions per budget, and which member
+            flipped each point.
         """
         check_is_fitted(self)
         eps_values, _ = check_eps(self.eps if eps is None else eps)

@@ -451,7 +451,11 @@ def certified_knn_radius(estimator, X, *, method="pairwise", rtol=1e-6):
     estimator : fitted Pipeline or KNeighborsClassifier
         See :func:`certify_knn`.
     X : array-like of shape (n_samples, n_features)
+        Test points, in the raw input space of ``estimator``.
     method : {"pairwise", "interval"}, default="pairwise"
+        The certificate whose radius is computed (see :func:`certify_knn`): ``"pairwise"``
+        certifies a point when the pairwise or the interval argument does, ``"interval"``
+        uses the interval argument alone.
     rtol : float, default=1e-6
         Relative precision of the bisection.
 
