@@ -17,7 +17,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skrobust import AckMetricAttack, AttackResult, mahalanobis_metric
 from skrobust import _attack as attack_module
-from skrobust._mahalanobis import threshold_ties
+from skrobust._mahalanobis import decision_threshold, threshold_ties
 from skrobust.datasets import load_breast_cancer, load_wine, make_pairs, make_triplets
 from skrobust.testing import FixedMetric
 
@@ -92,25 +92,36 @@ def test_pair_outputs_lie_in_the_box_and_within_the_budget(problem, setting, bud
 
 
 @given(pair_problems(), attack_settings(), st.sampled_from(["shared", "per_point"]), restarts)
+@example(  # D within the tie band of the threshold: a tie, predicted (and pushed as) similar.
+    problem=(
+        np.array([[1.84171988]]),
+        (0.0, 2.5),
+        np.array([[[1.2109375], [0.0]]]),
+        4.973826254754338,
+    ),
+    setting=(0.5, 0.5, 1),
+    budget="shared",
+    restart=(0, 0),
+)
 def test_pair_attack_never_moves_the_distance_the_wrong_way(problem, setting, budget, restart):
     W, box, pairs, threshold = problem
     eps = setting[0]
     attack = pair_attack(problem, setting, budget, restart)
     result = attack.attack(pairs, eps=[eps, 2 * eps])
-    similar = result.distances_before <= threshold
+    # Similar means D <= the threshold widened by the tie band, as the model predicts.
+    decide = decision_threshold(threshold)
+    similar = result.distances_before <= decide
     for D in result.distances_after:
         assert np.all(D[similar] >= result.distances_before[similar])
         assert np.all(D[~similar] <= result.distances_before[~similar])
     # The success mask is the change of the prediction; the distances are those of the
     # returned pairs (up to rounding: recomputed here by another formula, ||W z||^2).
     after = result.distances_after[1]
-    np.testing.assert_array_equal(result.success[1], (after > threshold) == similar)
+    np.testing.assert_array_equal(result.success[1], (after > decide) == similar)
     D_out = mahalanobis_metric(FixedMetric(W)).pair_distances(result.adversarial[1])
     np.testing.assert_allclose(D_out, after, rtol=1e-9, atol=1e-12)
-    clear = np.abs(D_out - threshold) > 1e-9 * (1.0 + abs(threshold))
-    np.testing.assert_array_equal(
-        result.success[1][clear], ((D_out > threshold) == similar)[clear]
-    )
+    clear = np.abs(D_out - decide) > 1e-9 * (1.0 + abs(threshold))
+    np.testing.assert_array_equal(result.success[1][clear], ((D_out > decide) == similar)[clear])
 
 
 @given(pair_problems(), attack_settings())
