@@ -8,9 +8,9 @@ pipeline is a :class:`~skrobust.RobustMetricLearner` followed by a 3-NN, the gri
 ``robust_eps``, and every candidate is scored three ways on each validation fold:
 
 - ``"clean"``: accuracy;
-- ``"robust"``: accuracy under the kNN attack of eq. (23),
-  :func:`~skrobust.metrics.make_robust_scorer` (an **upper** bound on the true robust
-  accuracy);
+- ``"robust"``: accuracy under the strong kNN attack (:class:`~skrobust.CascadeKNNAttack`,
+  the default of :func:`~skrobust.metrics.make_robust_scorer`; an **upper** bound on the
+  true robust accuracy);
 - ``"certified"``: the fraction of points whose vote provably cannot flip,
   :func:`~skrobust.metrics.make_certified_scorer` (a **lower** bound).
 
