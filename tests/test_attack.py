@@ -582,3 +582,37 @@ def test_refit_on_another_model_and_feature_mismatch(wine, cancer_knn):
     assert attack.n_features_in_ == X.shape[1]
     with pytest.raises(ValueError, match="features"):
         attack.fit(Xc, yc)
+
+
+@settings(max_examples=60)
+@given(
+    st.integers(1, 3),
+    st.integers(0, 10_000),
+    st.floats(1e-3, 0.3),
+    st.sampled_from([None, (0.0, 1.0)]),
+)
+def test_knn_attack_flips_every_clearly_breakable_two_reference_1nn_point(d, seed, eps, box):
+    # 1-NN over references a (class 0) and b (class 1): the vote flips iff
+    # min over [l, u] of D_b - D_a is negative, and that difference is linear in delta
+    # (gradient c = 2 W^T W (a - b)), so its minimiser is the corner sign(-c), which one
+    # full-budget sign step reaches. An attack that misses such a point is broken.
+    rng = np.random.default_rng(seed)
+    W = rng.normal(size=(d, d))
+    refs, z = rng.random((2, d)), rng.random((1, d))
+    one_nn = make_pipeline(FixedMetric(W), KNeighborsClassifier(1)).fit(refs, [0, 1])
+    attack = AckMetricAttack(
+        FrozenEstimator(one_nn), mode="knn", eps=eps, step_size=eps, max_iter=3,
+        n_neighbors=2, feature_range=box,
+    ).fit()  # fmt: skip
+    D = np.sum((W @ (refs - z).T) ** 2, axis=0)
+    own, other = (0, 1) if D[0] <= D[1] else (1, 0)
+    c = 2.0 * W.T @ W @ (refs[own] - refs[other])
+    lower, upper = np.full(d, -eps), np.full(d, eps)
+    if box is not None:
+        lower, upper = np.maximum(lower, box[0] - z[0]), np.minimum(upper, box[1] - z[0])
+    margin = D[other] - D[own] + np.minimum(c * lower, c * upper).sum()
+    result = attack.attack(z)
+    if margin < -1e-9 * (D.sum() + eps * np.abs(c).sum()):
+        assert result.success[0, 0]
+    if margin > 0:
+        assert not result.success[0, 0]
