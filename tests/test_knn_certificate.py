@@ -369,3 +369,28 @@ def test_interval_certificate_is_exact_in_one_dimension(w, a, b, t, eps):
         assert margin > 0
     if margin > TIGHT * w * (far + near + eps):
         assert certified
+    # So the certified radius is the exact one, (r_far - r_near) / 2, by either argument
+    # (in one dimension the pairwise one is exact too).
+    for method in ("interval", "pairwise"):
+        radius = certified_knn_radius(pipe, [[z]], method=method)[0]
+        assert radius == pytest.approx((far - near) / 2, rel=1e-4, abs=1e-9)
+
+
+def test_certified_radius_is_infinite_with_a_single_class():
+    knn = KNeighborsClassifier(2).fit([[0.0], [1.0], [0.5]], [1, 1, 1])
+    np.testing.assert_array_equal(certified_knn_radius(knn, [[0.2], [3.0]]), [np.inf, np.inf])
+    assert certify_knn(knn, [[0.2]], 1e6)[0]
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"rtol": 0.0}, "rtol must be a number in \\(0, 1\\), got 0.0"),
+        ({"rtol": "1e-3"}, "rtol must be a number"),
+        ({"method": "exact"}, "^method must be one of \\['pairwise', 'interval'\\]"),
+    ],
+)
+def test_certified_radius_rejects_bad_parameters(kwargs, match):
+    knn = KNeighborsClassifier(1).fit([[0.0], [1.0]], [0, 1])
+    with pytest.raises(ValueError, match=match):
+        certified_knn_radius(knn, [[0.3]], **kwargs)
