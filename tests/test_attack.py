@@ -624,9 +624,7 @@ def _knn_objective(attack, X, y_idx):
     then eq. (23)'s ``sum_r s_r D(x, x_r)`` over the attack's ``n_neighbors`` nearest
     (``s_r = +1`` for a reference of label ``y_idx``, pushed away, ``-1`` otherwise)."""
     knn = attack.classifier_
-    D = np.sum(
-        (attack.metric_.transform(X)[:, None, :] - knn._fit_X[None, :, :]) ** 2, axis=-1
-    )
+    D = np.sum((attack.metric_.transform(X)[:, None, :] - knn._fit_X[None, :, :]) ** 2, axis=-1)
     order = np.argsort(D, axis=1)
     labels = knn._y[order]
     count = np.sum(labels[:, : knn.n_neighbors] != y_idx[:, None], axis=1)
