@@ -588,7 +588,7 @@ def test_refit_on_another_model_and_feature_mismatch(wine, cancer_knn):
 @given(
     st.integers(1, 3),
     st.integers(0, 10_000),
-    st.floats(1e-3, 0.3),
+    st.one_of(st.floats(1e-3, 0.3), st.just(1.0)),
     st.sampled_from([None, (0.0, 1.0)]),
 )
 def test_knn_attack_flips_every_clearly_breakable_two_reference_1nn_point(d, seed, eps, box):
