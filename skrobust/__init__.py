@@ -6,6 +6,16 @@ Metric Learning: An Adversarial Perspective" (ACM TKDD 2022), and related work.
 
 from ._attack import AckMetricAttack, AttackResult
 from ._classifier import CertifiedPairClassifier
+from ._knn_attack import (
+    CascadeKNNAttack,
+    CascadeResult,
+    Eq23,
+    KNNAttackMember,
+    KNNProblem,
+    MarginPGD,
+    MaxMarginLP,
+    TargetedLineSearch,
+)
 from ._learner import RobustMetricLearner
 from ._mahalanobis import MahalanobisMetric, calibrate_threshold, mahalanobis_metric
 from .certificates import (
@@ -21,10 +31,21 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "AckMetricAttack",
     "AttackResult",
+    "CascadeKNNAttack",
+    "CascadeResult",
+    "Eq23",
+    "KNNAttackMember",
+    "KNNProblem",
+    "MarginPGD",
+    "MaxMarginLP",
+    "TargetedLineSearch",
     "CertifiedPairClassifier",
     "MahalanobisMetric",
+    "MarginPGD",
+    "MaxMarginLP",
     "MetricNorms",
     "RobustMetricLearner",
+    "TargetedLineSearch",
     "calibrate_threshold",
     "certified_radius",
     "inf_to_2_norm",

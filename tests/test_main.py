@@ -10,12 +10,7 @@ from sklearn.pipeline import make_pipeline
 
 from skrobust import RobustMetricLearner
 from skrobust.__main__ import main
-from skrobust._evaluation import (
-    PAPER_ATTACK,
-    attacked_accuracy,
-    certified_accuracy,
-    strong_attacks,
-)
+from skrobust._evaluation import attacked_accuracy, certified_accuracy
 from skrobust.datasets import load_wine
 
 FAST = ["--eps", "0,0.1", "--max-iter", "30"]
@@ -96,8 +91,8 @@ def test_certified_accuracy_never_exceeds_accuracy_under_attack():
         KNeighborsClassifier(3),
     ).fit(X[::2], y[::2])
     for eps in (0.02, 0.05, 0.1):
-        paper = attacked_accuracy(pipe, X[1::2], y[1::2], eps, [PAPER_ATTACK])
-        strong = attacked_accuracy(pipe, X[1::2], y[1::2], eps, strong_attacks(eps))
+        paper = attacked_accuracy(pipe, X[1::2], y[1::2], eps, "paper")
+        strong = attacked_accuracy(pipe, X[1::2], y[1::2], eps, "strong")
         certified = certified_accuracy(pipe, X[1::2], y[1::2], eps)
         assert certified <= strong <= pipe.score(X[1::2], y[1::2])
         assert certified <= paper
