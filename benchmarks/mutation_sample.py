@@ -8,7 +8,8 @@ hours on two cores. This prints a seeded sample of the mutant names of one targe
 (it may be stopped once it starts testing them).
 
 Targets: ``certificate`` (``skrobust/_knn_certificate.py`` and ``skrobust/_exact.py``),
-``attack`` (the kNN path of ``skrobust/_attack.py``: ``_attack_knn`` and ``_knn_chunk``).
+``attack`` (the kNN path of ``skrobust/_attack.py``: ``_attack_knn`` and ``_knn_chunk``),
+``cascade`` (``skrobust/_knn_attack.py``, :class:`~skrobust.CascadeKNNAttack`).
 """
 
 import argparse
@@ -20,9 +21,10 @@ TARGETS = {
         ("skrobust._knn_certificate.", "skrobust._exact.")
     ),
     "attack": lambda name: "_attack_knn__mutmut_" in name or "_knn_chunk__mutmut_" in name,
+    "cascade": lambda name: name.startswith("skrobust._knn_attack."),
 }
-# The sizes and the seed of the reported run (the certificate sample is drawn first).
-SIZES = {"certificate": 70, "attack": 40}
+# The sizes and the seed of the reported runs (drawn in this order from one generator).
+SIZES = {"certificate": 70, "attack": 40, "cascade": 24}
 
 
 def main():
@@ -36,7 +38,7 @@ def main():
     names = [line.split(":")[0].strip() for line in listing.splitlines() if ":" in line]
     rng = random.Random(args.seed)
     samples = {}
-    for target in ("certificate", "attack"):
+    for target in ("certificate", "attack", "cascade"):
         pool = [name for name in names if TARGETS[target](name)]
         samples[target] = rng.sample(pool, min(SIZES[target], len(pool)))
     print("\n".join(samples[args.target]))
