@@ -227,3 +227,19 @@ def test_targeted_line_search_reaches_a_rival_reference_inside_the_budget():
         result = attack.attack(z[None, :])
         assert result.success[0, 0]
         assert result.found_by[0, 0] == 0
+
+
+@pytest.mark.parametrize("max_lps", [1, 3])
+def test_lp_member_flips_a_breakable_1nn_point_within_its_lp_budget(max_lps):
+    # 1-NN, one own and one rival reference, the rival reachable: one LP (rival set {b},
+    # nothing allowed ahead) finds the flip, so even max_lps=1 must find it.
+    z = np.array([0.5, 0.5])
+    X = np.array([[0.45, 0.52], [0.56, 0.47]])
+    pipe = knn_pipeline(np.eye(2), X, np.array([0, 1]), 1)
+    assert pipe.predict(z[None, :])[0] == 0
+    attack = CascadeKNNAttack(
+        FrozenEstimator(pipe), eps=0.05, members=[("lp", MaxMarginLP(max_lps=max_lps))]
+    ).fit()
+    result = attack.attack(z[None, :])
+    assert result.success[0, 0]
+    assert result.found_by[0, 0] == 0
