@@ -640,8 +640,8 @@ def test_knn_attack_never_returns_a_point_worse_than_the_clean_one(seed, eps, bo
     # Where the vote does not flip, the returned iterate is the best one seen, the clean
     # input included: its objective is never worse than the clean input's.
     rng = np.random.default_rng(seed)
-    X = rng.random((60, 3))
-    y = (X[:, 0] + 0.3 * rng.random(60) > 0.6).astype(int)
+    X = rng.random((340, 3))
+    y = (X[:, 0] + 0.3 * rng.random(340) > 0.6).astype(int)
     attack = AckMetricAttack(
         FixedMetric(rng.normal(size=(3, 3))), mode="knn", eps=eps, step_size=eps / 4,
         max_iter=8, n_neighbors=6, feature_range=box,
