@@ -593,3 +593,74 @@ def test_refit_on_another_model_and_feature_mismatch(wine, cancer_knn):
     assert attack.n_features_in_ == X.shape[1]
     with pytest.raises(ValueError, match="features"):
         attack.fit(Xc, yc)
+
+
+@settings(max_examples=60)
+@given(
+    st.integers(1, 3),
+    st.integers(0, 10_000),
+    st.one_of(st.floats(1e-3, 0.3), st.just(1.0)),
+    st.sampled_from([None, (0.0, 1.0)]),
+)
+def test_knn_attack_flips_every_clearly_breakable_two_reference_1nn_point(d, seed, eps, box):
+    # 1-NN over references a (class 0) and b (class 1): the vote flips iff
+    # min over [l, u] of D_b - D_a is negative, and that difference is linear in delta
+    # (gradient c = 2 W^T W (a - b)), so its minimiser is the corner sign(-c), which one
+    # full-budget sign step reaches. An attack that misses such a point is broken.
+    rng = np.random.default_rng(seed)
+    W = rng.normal(size=(d, d))
+    refs, z = rng.random((2, d)), rng.random((1, d))
+    one_nn = make_pipeline(FixedMetric(W), KNeighborsClassifier(1)).fit(refs, [0, 1])
+    attack = AckMetricAttack(
+        FrozenEstimator(one_nn), mode="knn", eps=eps, step_size=eps, max_iter=3,
+        n_neighbors=2, feature_range=box,
+    ).fit()  # fmt: skip
+    D = np.sum((W @ (refs - z).T) ** 2, axis=0)
+    own, other = (0, 1) if D[0] <= D[1] else (1, 0)
+    c = 2.0 * W.T @ W @ (refs[own] - refs[other])
+    lower, upper = np.full(d, -eps), np.full(d, eps)
+    if box is not None:
+        lower, upper = np.maximum(lower, box[0] - z[0]), np.minimum(upper, box[1] - z[0])
+    margin = D[other] - D[own] + np.minimum(c * lower, c * upper).sum()
+    result = attack.attack(z)
+    if margin < -1e-9 * (D.sum() + eps * np.abs(c).sum()):
+        assert result.success[0, 0]
+    if margin > 0:
+        assert not result.success[0, 0]
+
+
+def _knn_objective(attack, X, y_idx):
+    """The kNN attack's lexicographic objective at ``X``, both parts maximised: how many of
+    the classifier's ``n_neighbors`` nearest references have another label than ``y_idx``,
+    then eq. (23)'s ``sum_r s_r D(x, x_r)`` over the attack's ``n_neighbors`` nearest
+    (``s_r = +1`` for a reference of label ``y_idx``, pushed away, ``-1`` otherwise)."""
+    knn = attack.classifier_
+    D = np.sum((attack.metric_.transform(X)[:, None, :] - knn._fit_X[None, :, :]) ** 2, axis=-1)
+    order = np.argsort(D, axis=1)
+    labels = knn._y[order]
+    count = np.sum(labels[:, : knn.n_neighbors] != y_idx[:, None], axis=1)
+    m = attack.n_neighbors
+    s = np.where(labels[:, :m] == y_idx[:, None], 1.0, -1.0)
+    loss = np.sum(s * np.take_along_axis(D, order[:, :m], axis=1), axis=1)
+    return count, loss
+
+
+@settings(max_examples=30)
+@given(st.integers(0, 10_000), st.floats(0.01, 0.3), st.sampled_from([None, (0.0, 1.0)]))
+def test_knn_attack_never_returns_a_point_worse_than_the_clean_one(seed, eps, box):
+    # Where the vote does not flip, the returned iterate is the best one seen, the clean
+    # input included: its objective is never worse than the clean input's.
+    rng = np.random.default_rng(seed)
+    X = rng.random((340, 3))
+    y = (X[:, 0] + 0.3 * rng.random(340) > 0.6).astype(int)
+    attack = AckMetricAttack(
+        FixedMetric(rng.normal(size=(3, 3))), mode="knn", eps=eps, step_size=eps / 4,
+        max_iter=8, n_neighbors=6, feature_range=box,
+    ).fit(X[:40], y[:40])  # fmt: skip
+    result = attack.attack(X[40:])
+    kept = ~result.success[0]
+    y_idx = result.predictions_before[kept]
+    count0, loss0 = _knn_objective(attack, X[40:][kept], y_idx)
+    count1, loss1 = _knn_objective(attack, result.adversarial[0][kept], y_idx)
+    tol = 1e-9 * (np.abs(loss0) + 1.0)
+    assert np.all((count1 > count0) | ((count1 == count0) & (loss1 >= loss0 - tol)))

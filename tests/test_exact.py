@@ -8,7 +8,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 
-from skrobust.certificates import verify_knn
+from skrobust.certificates import certify_knn, verify_knn
 
 from .exact import FixedMetric, knn_margin_by_subsets, one_nn_margin_by_vertices
 from .strategies import linear_metrics, points_in_box, property_examples
@@ -135,3 +135,24 @@ def test_milp_refuses_large_reference_sets():
     pipe = knn_pipeline(np.eye(2), rng.random((50, 2)), np.arange(50) % 2, 3)
     with pytest.raises(ValueError, match="max_references"):
         verify_knn(pipe, rng.random((2, 2)), 0.1)
+
+
+def test_a_1nn_point_only_two_own_references_protect_together_is_proven_robust():
+    # Own references at (0, +-1) and one far at (-3, 0), a rival at (1.2, 0); z = 0 in the
+    # box +-0.1. Neither near own reference alone stays nearer than the rival over the
+    # whole box (each pair's linear minimum is 0), but whichever way z moves one of them
+    # does (the closest the rival gets, 1.1^2 = 1.21 at dx = 0.1, against 1 + 0.01 = 1.01),
+    # so the vote holds: the LP must prove it (its dual uses only those two references; the
+    # far one gets no weight). The pairwise certificate cannot, by construction.
+    X = np.array([[0.0, 1.0], [0.0, -1.0], [-3.0, 0.0], [1.2, 0.0]])
+    y = np.array([0, 0, 0, 1])
+    z = np.zeros((1, 2))
+    pipe = knn_pipeline(np.eye(2), X, y, 1)
+    margin = one_nn_margin_by_vertices(np.eye(2), X, y, z[0], 0, 0.1, None)
+    assert margin < -0.1  # the rival ends at least 0.1 farther than the nearest own reference
+    assert verify_knn(pipe, z, 0.1).status[0] == "robust"
+    assert certify_knn(pipe, z, 0.1, method="exact")[0]
+    assert not certify_knn(pipe, z, 0.1)[0]
+    # A larger budget breaks it (z moves to (0.25, 0): 0.95^2 < 1 + 0.0625).
+    assert verify_knn(pipe, z, 0.25).status[0] == "broken"
+    assert not certify_knn(pipe, z, 0.25, method="exact")[0]

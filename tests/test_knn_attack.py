@@ -205,3 +205,41 @@ def test_inputs_outside_the_box_are_refused_not_clipped(cancer_pipeline):
     pipe, X, y = cancer_pipeline
     with pytest.raises(ValueError, match="outside feature_range"):
         _attack(pipe).attack(X + 0.5, y)
+
+
+def test_targeted_line_search_reaches_a_rival_reference_inside_the_budget():
+    # 1-NN, W = I: an own reference just nearer than a rival one, the rival inside the
+    # feasible box. The line search's target is the rival itself (feasible, so the nearest
+    # feasible point to it in the metric); the end of its segment sits on it, where the
+    # rival is at distance 0 and the vote flips. Random directions, so the rival lies on
+    # every side of the point.
+    rng = np.random.default_rng(0)
+    eps = 0.1
+    for _ in range(20):
+        z = rng.uniform(0.3, 0.7, 2)
+        step = rng.uniform(-0.8 * eps, 0.8 * eps, 2)
+        rival, own = z + step, z - 0.95 * step
+        pipe = knn_pipeline(np.eye(2), np.array([own, rival]), np.array([0, 1]), 1)
+        assert pipe.predict(z[None, :])[0] == 0
+        attack = CascadeKNNAttack(
+            FrozenEstimator(pipe), eps=eps, members=[("targeted", TargetedLineSearch())]
+        ).fit()
+        result = attack.attack(z[None, :])
+        assert result.success[0, 0]
+        assert result.found_by[0, 0] == 0
+
+
+@pytest.mark.parametrize("max_lps", [1, 3])
+def test_lp_member_flips_a_breakable_1nn_point_within_its_lp_budget(max_lps):
+    # 1-NN, one own and one rival reference, the rival reachable: one LP (rival set {b},
+    # nothing allowed ahead) finds the flip, so even max_lps=1 must find it.
+    z = np.array([0.5, 0.5])
+    X = np.array([[0.45, 0.52], [0.56, 0.47]])
+    pipe = knn_pipeline(np.eye(2), X, np.array([0, 1]), 1)
+    assert pipe.predict(z[None, :])[0] == 0
+    attack = CascadeKNNAttack(
+        FrozenEstimator(pipe), eps=0.05, members=[("lp", MaxMarginLP(max_lps=max_lps))]
+    ).fit()
+    result = attack.attack(z[None, :])
+    assert result.success[0, 0]
+    assert result.found_by[0, 0] == 0

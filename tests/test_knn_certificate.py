@@ -304,3 +304,95 @@ def test_knn_certificate_rejects_bad_input(estimator, X, eps, error, match):
 def test_certified_scorer_rejects_several_eps():
     with pytest.raises(ValueError, match="single number"):
         make_certified_scorer(eps=[0.1, 0.2])
+
+
+# Tightness: soundness alone lets a certificate that certifies nothing pass. On these
+# problems the certificate's argument is exact, so it must certify every point whose exact
+# margin clears rounding by a wide band, and the exact margin is computed in closed form.
+TIGHT = 1e-6
+
+
+@settings(max_examples=property_examples())
+@given(
+    linear_metrics(max_features=3),
+    st.data(),
+    st.sampled_from([None, (0.0, 1.0)]),
+)
+def test_pairwise_certificate_is_exact_on_one_reference_per_class(W, data, box):
+    # 1-NN over two references a (class 0) and b (class 1): the vote holds iff
+    # D_b - D_a stays positive over [l, u], and that difference is linear in delta, so its
+    # minimum D_b - D_a + sum_i min(c_i l_i, c_i u_i), c = 2 W^T W (a - b), is exact.
+    d = W.shape[1]
+    X = data.draw(points_in_box(2, d))
+    z = data.draw(points_in_box(1, d))[0]
+    eps = 10 ** data.draw(st.floats(-3.0, -0.5))
+    pipe = knn_pipeline(W, X, np.array([0, 1]), 1)
+    D = np.sum((W @ (X - z).T) ** 2, axis=0)
+    own, other = (0, 1) if D[0] <= D[1] else (1, 0)
+    c = 2.0 * W.T @ W @ (X[own] - X[other])
+    lower, upper = np.full(d, -eps), np.full(d, eps)
+    if box is not None:
+        lower, upper = np.maximum(lower, box[0] - z), np.minimum(upper, box[1] - z)
+    margin = D[other] - D[own] + np.minimum(c * lower, c * upper).sum()
+    scale = D.sum() + eps * np.abs(c).sum()
+    certified = certify_knn(pipe, z[None, :], eps, feature_range=box)[0]
+    event("certified" if certified else "not certified")
+    if certified:
+        assert margin > 0
+    if margin > TIGHT * scale:
+        assert certified
+    # The pairwise argument alone (no interval shortcut) is exact here too.
+    parts = _KnnParts(pipe)
+    alone = _certify(parts, z[None, :], np.array([eps]), "pairwise", box, False)[0]
+    assert alone == certified or abs(margin) <= TIGHT * scale
+
+
+@settings(max_examples=property_examples())
+@given(
+    st.floats(0.1, 3.0),
+    st.floats(0.05, 0.45),
+    st.floats(0.55, 0.95),
+    st.floats(0.0, 1.0),
+    st.floats(1e-3, 0.3),
+)
+def test_interval_certificate_is_exact_in_one_dimension(w, a, b, t, eps):
+    # 1-NN in one dimension with z between a (class 0) and b (class 1), the metric
+    # |w (x - x')|: the worst move takes z toward the farther reference by eps, so the vote
+    # holds iff |w| (r_near + eps) < |w| (r_far - eps), which is the interval condition
+    # with K = |w| exactly.
+    z = a + t * (b - a)
+    pipe = knn_pipeline(np.array([[w]]), np.array([[a], [b]]), np.array([0, 1]), 1)
+    near, far = sorted([z - a, b - z])
+    margin = w * ((far - eps) - (near + eps))
+    certified = certify_knn(pipe, [[z]], eps, method="interval")[0]
+    if certified:
+        assert margin > 0
+    if margin > TIGHT * w * (far + near + eps):
+        assert certified
+    # So the certified radius is the exact one, (r_far - r_near) / 2, by either argument
+    # (in one dimension the pairwise one is exact too), less the rounding slack (an
+    # absolute ~1e-6 of the squared norms, under its square root).
+    for method in ("interval", "pairwise"):
+        radius = certified_knn_radius(pipe, [[z]], method=method)[0]
+        assert radius <= (far - near) / 2
+        assert radius == pytest.approx((far - near) / 2, rel=1e-4, abs=1e-5)
+
+
+def test_certified_radius_is_infinite_with_a_single_class():
+    knn = KNeighborsClassifier(2).fit([[0.0], [1.0], [0.5]], [1, 1, 1])
+    np.testing.assert_array_equal(certified_knn_radius(knn, [[0.2], [3.0]]), [np.inf, np.inf])
+    assert certify_knn(knn, [[0.2]], 1e6)[0]
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"rtol": 0.0}, "rtol must be a number in \\(0, 1\\), got 0.0"),
+        ({"rtol": "1e-3"}, "rtol must be a number"),
+        ({"method": "exact"}, "^method must be one of \\['pairwise', 'interval'\\]"),
+    ],
+)
+def test_certified_radius_rejects_bad_parameters(kwargs, match):
+    knn = KNeighborsClassifier(1).fit([[0.0], [1.0]], [0, 1])
+    with pytest.raises(ValueError, match=match):
+        certified_knn_radius(knn, [[0.3]], **kwargs)
