@@ -13,4 +13,3 @@ def cascade(pipeline, X, y, eps, feature_range):
         FrozenEstimator(pipeline), eps=eps, feature_range=feature_range, random_state=0
     )
     return attack.fit().attack(X, y).adversarial[0]
-
