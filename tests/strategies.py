@@ -17,6 +17,20 @@ from skrobust.testing import (  # noqa: F401 - re-exported for the test modules
 )
 
 
+def knn_pipeline(W, X, y, k):
+    """A fitted ``Pipeline(FixedMetric(W), KNeighborsClassifier(k))`` on references ``X``."""
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+
+    from skrobust.testing import FixedMetric
+
+    # A k-d tree: scikit-learn's brute-force search starts OpenMP threads on every call,
+    # which costs ~40 ms per predict on tiny problems.
+    knn = KNeighborsClassifier(k, algorithm="kd_tree")
+    return make_pipeline(FrozenEstimator(FixedMetric(W)), knn).fit(X, y)
+
+
 def property_examples(ci=1000):
     """``max_examples`` for a property test: ``ci`` under the CI profile, else the profile's.
 

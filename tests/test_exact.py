@@ -4,22 +4,14 @@ import numpy as np
 import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
-from sklearn.frozen import FrozenEstimator
-from sklearn.neighbors import KNeighborsClassifier
-from sklearn.pipeline import make_pipeline
 
 from skrobust.certificates import certify_knn, verify_knn
 
-from .exact import FixedMetric, knn_margin_by_subsets, one_nn_margin_by_vertices
-from .strategies import linear_metrics, points_in_box, property_examples
+from .exact import knn_margin_by_subsets, one_nn_margin_by_vertices
+from .strategies import knn_pipeline, linear_metrics, points_in_box, property_examples
 
 # Margins this far from 0 (relative to the squared distances) decide the enumeration.
 DECISIVE = 1e-6
-
-
-def knn_pipeline(W, X, y, k):
-    knn = KNeighborsClassifier(k, algorithm="kd_tree")
-    return make_pipeline(FrozenEstimator(FixedMetric(W)), knn).fit(X, y)
 
 
 @st.composite

@@ -21,13 +21,7 @@ from skrobust._knn_attack import (
     default_members,
 )
 
-from .exact import FixedMetric
-from .strategies import linear_metrics, points_in_box, property_examples
-
-
-def knn_pipeline(W, X, y, k):
-    knn = KNeighborsClassifier(k, algorithm="kd_tree")
-    return make_pipeline(FrozenEstimator(FixedMetric(W)), knn).fit(X, y)
+from .strategies import knn_pipeline, linear_metrics, points_in_box, property_examples
 
 
 @st.composite

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
-from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KNeighborsClassifier, NeighborhoodComponentsAnalysis
 from sklearn.pipeline import make_pipeline
@@ -21,15 +20,7 @@ from skrobust.certificates import (
 from skrobust.datasets import load_wine
 from skrobust.metrics import make_certified_scorer
 
-from .exact import FixedMetric
-from .strategies import linear_metrics, points_in_box, property_examples
-
-
-def knn_pipeline(W, X, y, k):
-    # A k-d tree: scikit-learn's brute-force search starts OpenMP threads on every call,
-    # which costs ~40 ms per predict on tiny problems.
-    knn = KNeighborsClassifier(k, algorithm="kd_tree")
-    return make_pipeline(FrozenEstimator(FixedMetric(W)), knn).fit(X, y)
+from .strategies import knn_pipeline, linear_metrics, points_in_box, property_examples
 
 
 @st.composite
