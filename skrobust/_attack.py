@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._attack_core import AttackAPI, SignGradientAttack
 from ._eq23_attack import KNNAttack
+from ._mahalanobis import mahalanobis_metric
 from ._pair_attack import PairAttack, TripletAttack
 from ._validation import check_eps, check_pairs, check_triplets
 
@@ -191,8 +192,9 @@ class AckMetricAttack(AttackAPI):
     ----------
     estimator_ : estimator
         The fitted model attacked (``estimator`` itself when it was fitted already).
-    metric_ : LinearTarget
-        Its linear metric in the raw input space (see :func:`skrobust.targets.as_target`).
+    metric_ : MahalanobisMetric
+        Its linear metric in the raw input space (a :class:`~skrobust.targets.LinearTarget`;
+        see :func:`skrobust.targets.as_target`).
     threshold_ : float or None
         Pairs mode: the threshold on ``D`` in use.
     classifier_ : KNeighborsClassifier or None
@@ -292,7 +294,9 @@ class AckMetricAttack(AttackAPI):
         task = _TASKS[self.mode](self.estimator, **self._task_params())
         self.task_ = task.fit(X, y)
         self.estimator_ = task.estimator_
-        self.metric_ = task.target_
+        target = task.target_
+        # The facade's metric_ stays a MahalanobisMetric (with its pair_distances).
+        self.metric_ = mahalanobis_metric(target) if target.is_linear else target
         self.n_features_in_ = task.n_features_in_
         self.threshold_ = getattr(task, "threshold_", None)
         self.classifier_ = getattr(task, "classifier_", None)

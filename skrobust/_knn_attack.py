@@ -35,6 +35,7 @@ from sklearn.utils.validation import (
 from . import _knn_attack_kernels
 from ._attack import AckMetricAttack, AttackResult
 from ._attack_core import resolve_estimator
+from ._mahalanobis import mahalanobis_metric
 from ._target import as_knn_target, check_linear, is_knn_model, unwrap_frozen
 from ._threads import single_threaded
 from ._validation import check_eps, check_feature_range, check_in_box
@@ -729,7 +730,7 @@ class CascadeKNNAttack(BaseEstimator):
     ----------
     estimator_ : estimator
     knn_target_ : KnnTarget
-    metric_ : LinearTarget
+    metric_ : MahalanobisMetric
     classifier_ : KNeighborsClassifier
     members_ : list of (str, KNNAttackMember)
     n_features_in_ : int
@@ -806,10 +807,12 @@ class CascadeKNNAttack(BaseEstimator):
             )
         self.knn_target_ = as_knn_target(self.estimator_)
         self.classifier_ = self.knn_target_.knn
-        self.metric_ = check_linear(
-            self.knn_target_.target,
-            "CascadeKNNAttack (its members read W)",
-            "a linear model until nonlinear attacks are added",
+        self.metric_ = mahalanobis_metric(
+            check_linear(
+                self.knn_target_.target,
+                "CascadeKNNAttack (its members read W)",
+                "a linear model until nonlinear attacks are added",
+            )
         )
         self.n_features_in_ = self.metric_.n_features
         return self

@@ -131,8 +131,13 @@ def test_each_task_returns_its_own_result_without_none_fields(problem):
     for kind, result in results.items():
         assert type(result) is kind
         assert all(getattr(result, f.name) is not None for f in dataclasses.fields(result))
-    # The facade's result holds the same arrays.
-    facade = AckMetricAttack(target).fit().attack(pairs)
+    # The facade's result holds the same arrays, and its metric_ keeps the former API.
+    fitted = AckMetricAttack(target).fit()
+    assert isinstance(fitted.metric_, MahalanobisMetric)
+    np.testing.assert_array_equal(
+        fitted.metric_.pair_distances(pairs), target.squared_pair_distances(pairs)
+    )
+    facade = fitted.attack(pairs)
     np.testing.assert_array_equal(facade.adversarial, results[PairAttackResult].adversarial)
     np.testing.assert_array_equal(facade.thresholds, results[PairAttackResult].thresholds)
 
