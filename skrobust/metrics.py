@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_consistent_length, column_or_1d
 from ._attack import AckMetricAttack
 from ._knn_attack import CascadeKNNAttack, _check_members
 from ._knn_certificate import make_certified_scorer
+from ._target import as_knn_target
 from ._validation import check_eps, check_feature_range
 from .certificates import certified_knn_accuracy, certify_knn
 
@@ -139,7 +140,7 @@ def _robust_score(template, estimator, X, y, eps):
     check_consistent_length(X, y)
     # A label the classifier never saw (a class missing from a training fold) is wrong
     # whatever the input: only the others are attacked.
-    seen = np.isin(y, estimator.classes_)
+    seen = np.isin(y, as_knn_target(estimator).classes)
     correct = np.zeros((len(check_eps(eps)[0]), len(y)), dtype=bool)
     if seen.any():
         attack = clone(template).set_params(estimator=FrozenEstimator(estimator)).fit()

@@ -34,6 +34,7 @@ from skrobust import _threads as threads
 from skrobust._attack_core import first_success
 from skrobust.certificates import certified_radius, certify_knn, certify_pairs
 from skrobust.datasets import load_wine, make_pairs, make_triplets
+from skrobust.metrics import robust_accuracy_score
 from skrobust.targets import LinearTarget
 from skrobust.testing import FixedMetric
 
@@ -107,6 +108,9 @@ def test_a_metric_given_only_by_its_matrix_goes_through_every_task(problem, kind
     np.testing.assert_array_equal(
         certify_knn(knn_target, X[tests], 0.02), certify_knn(pipe, X[tests], 0.02)
     )
+    assert robust_accuracy_score(
+        knn_target, X[tests], y[tests], eps=0.1, attack="paper"
+    ) == robust_accuracy_score(pipe, X[tests], y[tests], eps=0.1, attack="paper")
     # The adapters of the linear view.
     np.testing.assert_array_equal(mahalanobis_metric(metric).components, W)
     assert calibrate_threshold(metric, pairs, labels) == calibrate_threshold(
