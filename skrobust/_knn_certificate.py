@@ -53,7 +53,10 @@ different classes are a permanent tie and never certified.
 
 Rounding. Every comparison keeps a relative margin ``CERTIFICATE_RTOL`` plus the float error
 of the expanded squared distances and of ``z + delta``, so ties are never certified and a
-certified vote also survives the rounding of the classifier's own arithmetic.
+certified vote also survives the rounding of the classifier's own arithmetic. That error is
+bounded at the perturbed point, whose embedding can be longer than the clean one's by
+``eps K``: a margin far below the rounding of distances there (references ``1e-133`` apart,
+found by hypothesis) is not certified.
 """
 
 import functools
@@ -141,6 +144,7 @@ class _KnnParts:
         self.ref_sq = np.einsum("ij,ij->i", self.references, self.references)
         self.P = 2.0 * self.references @ self.metric.components
         self._inf_to_2 = None
+        self._cheap_inf_to_2 = None
         self._l1 = {}
 
     @property
@@ -155,15 +159,17 @@ class _KnnParts:
 
     @property
     def cheap_inf_to_2(self):
-        """A looser upper bound on ``||W||_{inf->2}``, cheap to compute:
+        """A looser upper bound on ``||W||_{inf->2}``, cheap to compute (once):
         ``||W t|| <= sum_i ||w_i|| |t_i| <= sum_i ||w_i||`` and
         ``||W t|| <= ||W||_2 ||t||_2 <= ||W||_2 sqrt(d)`` for ``||t||_inf <= 1`` (the second
         only up to ``_SVD_FEATURES`` features, where its SVD is cheap)."""
-        W = self.metric.components
-        bound = np.sqrt(np.einsum("ij,ij->j", W, W)).sum()
-        if 0 < W.shape[1] <= _SVD_FEATURES:
-            bound = min(bound, np.linalg.norm(W, 2) * np.sqrt(W.shape[1]))
-        return float(bound * (1.0 + 1e-12))
+        if self._cheap_inf_to_2 is None:
+            W = self.metric.components
+            bound = np.sqrt(np.einsum("ij,ij->j", W, W)).sum()
+            if 0 < W.shape[1] <= _SVD_FEATURES:
+                bound = min(bound, np.linalg.norm(W, 2) * np.sqrt(W.shape[1]))
+            self._cheap_inf_to_2 = float(bound * (1.0 + 1e-12))
+        return self._cheap_inf_to_2
 
     def l1(self, c):
         """``||P_a - P_b||_1`` for own ``a`` (class ``c``) and the others ``b``: it does not
@@ -314,6 +320,9 @@ def _certify(parts, X, eps, method, feature_range, use_interval=True):
         Zc = Z[start:stop]
         z_sq = np.einsum("ij,ij->i", Zc, Zc)
         sq = z_sq[:, None] + parts.ref_sq - 2.0 * Zc @ E.T
+        # The classifier's own rounding is that of the perturbed point, whose embedding has
+        # norm at most ||z|| + eps K: the expansion error is bounded at that norm.
+        z_sq_moved = (np.sqrt(z_sq) + eps[start:stop] * parts.cheap_inf_to_2) ** 2
         # The vote of the clean point. Where it is ambiguous (tied distances or counts) the
         # certificates fail anyway, so they agree with knn.predict wherever they certify.
         nearest = np.argpartition(sq, k - 1, axis=1)[:, :k]
@@ -326,20 +335,20 @@ def _certify(parts, X, eps, method, feature_range, use_interval=True):
         exact_norm = method == "interval" or parts.metric.n_features <= MAX_EXACT_FEATURES
         if use_interval and exact_norm:
             done = _interval_certify(
-                parts, Zc, sq, z_sq, eps[start:stop], predicted, parts.inf_to_2
+                parts, Zc, sq, z_sq_moved, eps[start:stop], predicted, parts.inf_to_2
             )
         if method == "pairwise":
             for c in np.unique(predicted[~done]):
                 todo = np.flatnonzero(~done & (predicted == c))
                 counts = _beaten_counts(
-                    parts, X[start:stop][todo], sq[todo], z_sq[todo], eps[start:stop][todo], c,
-                    feature_range,
+                    parts, X[start:stop][todo], sq[todo], z_sq_moved[todo], eps[start:stop][todo],
+                    c, feature_range,
                 )  # fmt: skip
                 done[todo] = _pairwise_certify(parts, counts, c)
             if use_interval and not exact_norm and not done.all():
                 todo = np.flatnonzero(~done)
                 done[todo] = _interval_certify(
-                    parts, Zc[todo], sq[todo], z_sq[todo], eps[start:stop][todo],
+                    parts, Zc[todo], sq[todo], z_sq_moved[todo], eps[start:stop][todo],
                     predicted[todo], parts.cheap_inf_to_2,
                 )  # fmt: skip
         certified[start:stop] = done

@@ -193,6 +193,21 @@ def test_duplicate_references_of_two_classes_are_never_certified():
     assert certified_knn_radius(pipe, [[0.5, 0.5]])[0] == 0.0
 
 
+def test_a_margin_below_the_rounding_of_the_moved_point_is_never_certified():
+    # Found by hypothesis: references 6e-133 apart in the embedding. Moving a coordinate W
+    # keeps makes both squared distances 0.01 + (a few e-265), equal in floats, so the
+    # classifier's own predict flips by its tie-breaking; the rounding slack must be taken
+    # at the moved point, not at the clean one (whose embedding is 0 here).
+    W = np.array([[6.2683602681523026e-133, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    refs = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    pipe = knn_pipeline(W, refs, np.array([0, 0, 1]), 1)
+    tests = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+    attack = AckMetricAttack(pipe, mode="knn", eps=0.1, step_size=0.1, feature_range=None)
+    assert attack.fit().attack(tests).success[0, 0]
+    assert not certify_knn(pipe, tests, 0.1).any()
+    assert not certify_knn(pipe, tests, 0.1, method="interval").any()
+
+
 def test_a_clear_vote_is_certified_and_a_tie_is_not():
     X = np.array([[0.0], [0.1], [1.0]])
     y = np.array([0, 0, 1])
