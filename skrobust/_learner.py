@@ -27,6 +27,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from ._loss_kernels import hinge_slopes_tile
 from ._mahalanobis import squared_pair_distances
 from ._margin_loss import MinedMarginObjective
+from ._sampled_loss import AUTO_FULL_MAX_SAMPLES, RESAMPLE_EVERY, SAMPLE_SIZE, sampled_objective
 from ._validation import check_pair_labels, check_pairs
 
 # skrobust's defence: certified training of the triangle bound. robust_eps = 0.05 was chosen
@@ -303,6 +304,16 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         certified by ``skrobust.certificates`` with ``method="pairwise"``; with
         ``robust_eps=0`` it is an LMNN-style learner. :meth:`fit_pairs` always uses the
         triangle form (a list of pairs has no neighbourhoods to mine).
+    objective : {"auto", "full", "sampled"}, default="auto"
+        What each optimisation step evaluates. ``"full"``: the loss over the whole training
+        set (all ``N (N - 1) / 2`` pairs; with ``certificate="pairwise"``, triples mined
+        over all points), the paper's objective, at ``O(N^2)`` per step. ``"sampled"``: the
+        same loss on a random subset of 2,048 training points, redrawn every 10 steps (an
+        unbiased estimate of the all-pairs loss; with ``certificate="pairwise"``, targets
+        and rivals mined within the subset), at a cost per step that does not grow with
+        ``N``; the subsets are drawn from ``random_state``, and on at most 2,048 points it
+        is the full loss. ``"auto"``: ``"full"`` up to 10,000 training points (a few
+        minutes at most), ``"sampled"`` above. See ``skrobust._sampled_loss``.
     learning_rate : float, default=0.01
         Step size of the Adam optimiser (table 5).
     max_iter : int, default=500
@@ -319,7 +330,8 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         are scaled so the mean training ``D`` equals ``gamma``; an array of shape
         ``(n_components, n_features)`` is used as given (in the units of ``X``).
     random_state : int, RandomState instance or None, default=None
-        Seeds ``init="random"``. The optimisation itself is deterministic.
+        Seeds ``init="random"`` and the subsets of the sampled objective. The full
+        objective's optimisation is deterministic.
     verbose : int, default=0
         Print the objective every 50 steps when ``> 0``.
 
@@ -345,7 +357,8 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
 
     Notes
     -----
-    :meth:`fit` costs ``O(N^2 m)`` per step over all ``N (N - 1) / 2`` pairs and never holds
+    With the full objective, :meth:`fit` costs ``O(N^2 m)`` per step over all
+    ``N (N - 1) / 2`` pairs (the sampled objective: the same on a subset) and never holds
     the ``N x N`` pair matrix: it is built in tiles, each turned into hinge slopes and used
     while it is in cache. Once ``N^2 m`` reaches ``5e7`` the tiles run on as many threads as
     BLAS may use (1, 2 or 4; limit them with ``threadpoolctl.threadpool_limits``), with BLAS
@@ -380,6 +393,7 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         "alpha": [Interval(numbers.Real, 0, None, closed="left"), "array-like"],
         "robust_eps": [Interval(numbers.Real, 0, None, closed="left")],
         "certificate": [StrOptions({"triangle", "pairwise"})],
+        "objective": [StrOptions({"auto", "full", "sampled"})],
         "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left"), None],
@@ -398,6 +412,7 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         alpha=1.0,
         robust_eps=0.0,
         certificate="triangle",
+        objective="auto",
         learning_rate=0.01,
         max_iter=500,
         tol=1e-6,
@@ -412,6 +427,7 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         self.alpha = alpha
         self.robust_eps = robust_eps
         self.certificate = certificate
+        self.objective = objective
         self.learning_rate = learning_rate
         self.max_iter = max_iter
         self.tol = tol
@@ -455,21 +471,25 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             Zc = centred @ W.T
             return 2.0 * np.einsum("ij,ij->", Zc, Zc) / (n - 1)
 
+        eps = self.robust_eps / scale
         if self.certificate == "pairwise":
-            loss_grad = MinedMarginObjective(
-                X,
-                y_idx,
-                self.robust_eps / scale,
-                self.gamma,
-                _MARGIN_TARGETS,
-                _MARGIN_RIVALS,
-                _MARGIN_REMINE_EVERY,
+            objective_on = partial(
+                MinedMarginObjective, eps=eps, gamma=self.gamma, n_targets=_MARGIN_TARGETS,
+                n_rivals=_MARGIN_RIVALS, remine_every=_MARGIN_REMINE_EVERY,
+            )  # fmt: skip
+        else:
+
+            def objective_on(X, y_idx):
+                return partial(_all_pairs_loss_grad, X, y_idx, gamma=self.gamma, eps=eps)
+
+        if self.objective == "full" or (self.objective == "auto" and n <= AUTO_FULL_MAX_SAMPLES):
+            loss_grad = objective_on(X, y_idx)
+        else:
+            loss_grad = sampled_objective(
+                X, y_idx, objective_on, SAMPLE_SIZE, RESAMPLE_EVERY, self.random_state
             )
-            return self._optimise(X, scale, mean_distance, loss_grad)
-        loss_grad = partial(
-            _all_pairs_loss_grad, X, y_idx, gamma=self.gamma, eps=self.robust_eps / scale
-        )
-        return self._optimise(X, scale, mean_distance, loss_grad, lanes=True)
+        lanes = self.certificate != "pairwise"
+        return self._optimise(X, scale, mean_distance, loss_grad, lanes=lanes)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit_pairs(self, pairs, y):
@@ -682,7 +702,8 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
                     f"The objective became {loss} at step {it}: lower learning_rate."
                 )
             self.loss_curve_.append(loss)
-            if getattr(loss_grad, "mined_anew", False):
+            # Seen through a partial (which binds the lanes' map and hides attributes).
+            if getattr(getattr(loss_grad, "func", loss_grad), "mined_anew", False):
                 best, self._comparable_from = np.inf, it - 1
             if loss < best:
                 W_best, best, self.best_iter_ = W, loss, it
