@@ -24,6 +24,7 @@ from ._mahalanobis import (
     mahalanobis_metric,
     unwrap_frozen,
 )
+from ._row_random import RowRandomState
 from ._validation import (
     check_eps,
     check_feature_range,
@@ -224,7 +225,10 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
         the output holds as without them.
     random_state : int, RandomState instance or None, default=None
         Draws the random starts of ``n_restarts`` (an int gives the same draws at every
-        call). Without restarts the attack is deterministic and this is unused.
+        call). Each input's starts depend only on this seed and the input's own values,
+        never on the other inputs of the call, so an input attacked alone, in chunks or on
+        dask blocks (:mod:`skrobust.dask`) gets the same result. Without restarts the
+        attack is deterministic and this is unused.
     n_jobs : int or None, default=None
         Threads of the numba kernels, scikit-learn's convention: ``None`` 1, ``-1`` all of
         numba's threads, ``-2`` all but one, ...; 0 is invalid. Matrix products use
@@ -478,6 +482,14 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
         """``D = z^T M z`` of each row of ``Z``, the same formula the step kernel uses."""
         return _rowdot(Z, self._gram(Z)) if len(Z) else np.zeros(0)
 
+    def _restart_seed(self):
+        """One seed per call for the random starts of the restarts; each input's starts are
+        drawn from it and the input's own values (``RowRandomState``), so they do not depend
+        on which inputs share a chunk."""
+        if not self.n_restarts:
+            return None
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
     def _n_threads(self):
         """Threads of the numba kernels: scikit-learn's ``n_jobs`` convention (``None`` is 1,
         ``-1`` all of numba's threads, ``-2`` all but one, ...).
@@ -511,7 +523,7 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
         rows = min(n, max(1, _CHUNK_ELEMENTS // X.shape[2]))
         # Work arrays of one chunk, reused by every chunk and eps: memory stays bounded.
         buffers = [np.empty((rows, X.shape[2])) for _ in range(3)]
-        rng = check_random_state(self.random_state) if self.n_restarts else None
+        seed = self._restart_seed()
         for e, eps in enumerate(eps_values):
             if eps == 0.0 or self.max_iter == 0:
                 adversarial[e] = X
@@ -523,13 +535,14 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
                 D0[sl], D_after[e, sl] = self._attack_chunk(
                     X[sl], thresholds[sl], eps, triplets, adversarial[e, sl], buffers, box
                 )
-            for _ in range(self.n_restarts):
+            for restart in range(self.n_restarts):
                 todo = np.flatnonzero((D_after[e] > thresholds) == (D0 > thresholds))
                 if not todo.size:
                     break
                 for start in range(0, todo.size, rows):
                     idx = todo[start : start + rows]
                     out = np.empty((idx.size,) + X.shape[1:])
+                    rng = RowRandomState(X[idx], [seed, e, restart])
                     _, D_run = self._attack_chunk(
                         X[idx], thresholds[idx], eps, triplets, out, buffers, box, rng=rng
                     )
@@ -689,7 +702,7 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
         sq_ref = _rowdot(E_ref, E_ref)
         rows = max(1, _CHUNK_ELEMENTS // max(d, E_ref.shape[0]))
         n_threads = self._n_threads()
-        rng = check_random_state(self.random_state) if self.n_restarts else None
+        seed = self._restart_seed()
         for e, eps in enumerate(eps_values):
             if eps == 0.0 or self.max_iter == 0:
                 continue
@@ -699,7 +712,7 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
                     X[sl], y_idx[sl], eps, E_ref, sq_ref, ref_labels, n_classes, n_threads, box
                 )
             pred_after[e] = knn.predict(metric.transform(adversarial[e]))
-            for _ in range(self.n_restarts):
+            for restart in range(self.n_restarts):
                 todo = np.flatnonzero(pred_after[e] == pred_before)
                 if not todo.size:
                     break
@@ -707,7 +720,7 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
                     idx = todo[start : start + rows]
                     X_run = self._knn_chunk(
                         X[idx], y_idx[idx], eps, E_ref, sq_ref, ref_labels, n_classes,
-                        n_threads, box, rng=rng,
+                        n_threads, box, rng=RowRandomState(X[idx], [seed, e, restart]),
                     )  # fmt: skip
                     pred_run = knn.predict(metric.transform(X_run))
                     won = pred_run != pred_before[idx]

@@ -36,6 +36,7 @@ from threadpoolctl import threadpool_limits
 from . import _knn_attack_kernels
 from ._attack import AckMetricAttack, AttackResult, _is_fitted, _split_pipeline
 from ._mahalanobis import MahalanobisMetric, mahalanobis_metric, unwrap_frozen
+from ._row_random import RowRandomState
 from ._validation import (
     check_eps,
     check_feature_range,
@@ -333,7 +334,11 @@ class KNNAttackMember(BaseEstimator):
         run : int
             Which run of this member (0 first; ``run > 0`` are random restarts).
         rng : numpy.random.RandomState
-            The member's random generator for this run.
+            The member's random generator for this run. ``rng.random_sample(size)`` with
+            ``size[0] == len(X)`` draws per point: row ``i`` depends only on the seed, the
+            run and ``X[i]`` itself, so a point gets the same draws whichever other points
+            share the call (chunks, dask blocks). Other methods draw from a generator
+            seeded per run.
 
         Returns
         -------
@@ -725,7 +730,9 @@ class CascadeKNNAttack(BaseEstimator):
     feature_range : tuple (lo, hi) or None, default=(0.0, 1.0)
         The box. Inputs outside it raise a ``ValueError``; ``None``: no box.
     random_state : int, RandomState instance or None, default=None
-        Seeds the random restarts (each member run draws its own generator from it).
+        Seeds the random restarts (each member run draws its own generator from it; a
+        point's draws depend on the seed and the point alone, see
+        :meth:`KNNAttackMember.perturb`).
     verbose : int, default=0
         Print, per eps, how many points each member flipped.
 
@@ -929,9 +936,11 @@ class CascadeKNNAttack(BaseEstimator):
                 for run in range(member.n_runs):
                     if not todo.size:
                         break
-                    member_rng = np.random.RandomState([base, e, m, run])
+                    X_todo = X[todo]
+                    # Per point: its draws do not depend on the points sharing the call.
+                    member_rng = RowRandomState(X_todo, [base, e, m, run])
                     cand = member.perturb(
-                        problem, X[todo], y_idx[todo], lower[todo], upper[todo], run, member_rng
+                        problem, X_todo, y_idx[todo], lower[todo], upper[todo], run, member_rng
                     )
                     cand = np.clip(np.asarray(cand, dtype=np.float64), lower[todo], upper[todo])
                     pred = knn.predict(metric.transform(cand))
