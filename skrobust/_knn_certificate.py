@@ -478,6 +478,12 @@ def certified_knn_radius(estimator, X, *, method="pairwise", rtol=1e-6):
         raise ValueError(f"rtol must be a number in (0, 1), got {rtol!r}.")
     parts = _KnnParts(estimator)
     X, _ = parts.check_X(X, None)
+    return knn_radius(parts, X, method, rtol)
+
+
+def knn_radius(parts, X, method, rtol):
+    """:func:`certified_knn_radius` of validated points, per point (each point's bisection
+    sees only its own certificates, so the result does not depend on the other points)."""
     n = X.shape[0]
     low = np.zeros(n)
     at_zero = _certify(parts, X, low, method, None)
