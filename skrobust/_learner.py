@@ -27,7 +27,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from ._loss_kernels import hinge_slopes_tile
 from ._mahalanobis import squared_pair_distances
 from ._margin_loss import MinedMarginObjective
-from ._sampled_loss import AUTO_FULL_MAX_SAMPLES, RESAMPLE_EVERY, SAMPLE_SIZE, sampled_objective
+from ._sampled_loss import AUTO_FULL_MAX_SAMPLES, SAMPLE_SIZE, sampled_objective
 from ._validation import check_pair_labels, check_pairs
 
 # skrobust's defence: certified training of the triangle bound. robust_eps = 0.05 was chosen
@@ -308,10 +308,11 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         What each optimisation step evaluates. ``"full"``: the loss over the whole training
         set (all ``N (N - 1) / 2`` pairs; with ``certificate="pairwise"``, triples mined
         over all points), the paper's objective, at ``O(N^2)`` per step. ``"sampled"``: the
-        same loss on a random subset of 2,048 training points, redrawn every 10 steps (an
+        same loss on a random subset of 2,048 training points, a new one at every step (an
         unbiased estimate of the all-pairs loss; with ``certificate="pairwise"``, targets
-        and rivals mined within the subset), at a cost per step that does not grow with
-        ``N``; the subsets are drawn from ``random_state``, and on at most 2,048 points it
+        and rivals mined within the subset, kept for 10 steps), at a cost per step that does
+        not grow with ``N``; the subsets are drawn from ``random_state``, the returned ``W``
+        is the last iterate (the best of the last subset), and on at most 2,048 points it
         is the full loss. ``"auto"``: ``"full"`` up to 10,000 training points (a few
         minutes at most), ``"sampled"`` above. See ``skrobust._sampled_loss``.
     learning_rate : float, default=0.01
@@ -485,9 +486,7 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         if self.objective == "full" or (self.objective == "auto" and n <= AUTO_FULL_MAX_SAMPLES):
             loss_grad = objective_on(X, y_idx)
         else:
-            loss_grad = sampled_objective(
-                X, y_idx, objective_on, SAMPLE_SIZE, RESAMPLE_EVERY, self.random_state
-            )
+            loss_grad = sampled_objective(X, y_idx, objective_on, SAMPLE_SIZE, self.random_state)
         lanes = self.certificate != "pairwise"
         return self._optimise(X, scale, mean_distance, loss_grad, lanes=lanes)
 

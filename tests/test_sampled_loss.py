@@ -11,8 +11,8 @@ from sklearn.neighbors import KNeighborsClassifier
 import skrobust._learner as learner_module
 import skrobust._margin_loss as margin_module
 from skrobust import RobustMetricLearner
-from skrobust._learner import _all_pairs_loss_grad
-from skrobust._sampled_loss import RESAMPLE_EVERY, SAMPLE_SIZE, SampledObjective
+from skrobust._learner import _MARGIN_REMINE_EVERY, _all_pairs_loss_grad
+from skrobust._sampled_loss import SAMPLE_SIZE, SampledObjective
 from skrobust.datasets import load_breast_cancer, load_wine
 
 
@@ -40,9 +40,7 @@ def test_on_at_most_sample_size_points_the_objective_is_the_full_one(wine, objec
     np.testing.assert_array_equal(other.components_, full.components_)
 
 
-def test_each_step_evaluates_the_loss_on_one_subset_redrawn_every_few_steps(
-    wine, small_subsets, monkeypatch
-):
+def test_each_step_evaluates_the_loss_on_a_new_subset(wine, small_subsets, monkeypatch):
     X, y = wine
     seen = []
 
@@ -51,21 +49,14 @@ def test_each_step_evaluates_the_loss_on_one_subset_redrawn_every_few_steps(
         return _all_pairs_loss_grad(X, y_idx, W, **kwargs)
 
     monkeypatch.setattr(learner_module, "_all_pairs_loss_grad", spy)
-    max_iter = 2 * RESAMPLE_EVERY + 3
-    RobustMetricLearner(objective="sampled", max_iter=max_iter, tol=None, random_state=0).fit(X, y)
-    assert len(seen) == max_iter
-    assert all(len(batch) == small_subsets for batch in seen)
+    RobustMetricLearner(objective="sampled", max_iter=25, tol=None, random_state=0).fit(X, y)
+    assert len(seen) == 25
     # Each subset holds distinct training points (scaled by the learner's global scale).
-    scaled = X / np.ptp(X, axis=0).max()
-    rows = {tuple(row) for row in scaled}
-    assert all(len({tuple(r) for r in batch}) == small_subsets for batch in seen)
-    assert all(tuple(r) in rows for r in seen[0])
-    # Kept for RESAMPLE_EVERY steps, then redrawn.
-    starts = [0, RESAMPLE_EVERY, 2 * RESAMPLE_EVERY]
-    for step in range(max_iter):
-        start = max(s for s in starts if s <= step)
-        np.testing.assert_array_equal(seen[step], seen[start])
-    assert not np.array_equal(seen[0], seen[RESAMPLE_EVERY])
+    rows = {tuple(row) for row in X / np.ptp(X, axis=0).max()}
+    for subset in seen:
+        assert len({tuple(r) for r in subset}) == small_subsets
+        assert all(tuple(r) in rows for r in subset)
+    assert len({subset.tobytes() for subset in seen}) == 25
 
 
 def test_subset_losses_are_unbiased_estimates_of_the_all_pairs_loss():
@@ -78,7 +69,7 @@ def test_subset_losses_are_unbiased_estimates_of_the_all_pairs_loss():
     def objective_on(X, y):
         return partial(_all_pairs_loss_grad, X, y, gamma=2.0)
 
-    sampled = SampledObjective(X, y, objective_on, 60, 1, random_state=0)
+    sampled = SampledObjective(X, y, objective_on, 60, random_state=0)
     draws = [sampled(W) for _ in range(400)]
     mean_loss = np.mean([loss for loss, _ in draws])
     mean_grad = np.mean([grad for _, grad in draws], axis=0)
@@ -112,40 +103,57 @@ def test_auto_samples_only_above_its_threshold(wine, small_subsets, monkeypatch)
     assert not np.array_equal(full, sampled)
 
 
-def test_pairwise_certificate_mines_within_the_subset(wine, small_subsets, monkeypatch):
+def test_pairwise_certificate_mines_within_the_subset_kept_until_it_remines(
+    wine, small_subsets, monkeypatch
+):
     X, y = wine
-    mined_on = []
+    mined = []
     mine = margin_module.mine_triples
 
     def spy(Z, *args):
-        mined_on.append(len(Z))
+        mined.append(len(Z))
         return mine(Z, *args)
 
     monkeypatch.setattr(margin_module, "mine_triples", spy)
+    max_iter = 2 * _MARGIN_REMINE_EVERY + 5
     RobustMetricLearner(
-        objective="sampled", certificate="pairwise", robust_eps=0.02, max_iter=25, tol=None
-    ).fit(X, y)
-    # One mining per subset, on the subset only.
-    assert mined_on == [small_subsets] * 3
+        objective="sampled", certificate="pairwise", robust_eps=0.02, max_iter=max_iter,
+        tol=None,
+    ).fit(X, y)  # fmt: skip
+    # One mining per subset, on the subset only, a subset per re-mining period.
+    assert mined == [small_subsets] * 3
 
 
-def test_best_iterate_is_compared_within_the_last_subset_only(wine, small_subsets, monkeypatch):
+@pytest.mark.parametrize("certificate", ["triangle", "pairwise"])
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_best_iterate_is_compared_within_the_last_subset_only(
+    wine, small_subsets, monkeypatch, certificate
+):
     X, y = wine
     calls = []
+    module, name = (
+        (learner_module, "_all_pairs_loss_grad")
+        if certificate == "triangle"
+        else (margin_module, "certified_margin_loss_grad")
+    )
+    loss_grad = getattr(module, name)
 
-    def first_subset_looks_best(X, y_idx, W, **kwargs):
-        # Objectives of different subsets are not comparable: make the first subset's
+    def first_subset_looks_best(*args, **kwargs):
+        # Objectives of different subsets are not comparable: make the first subset's the
         # lowest of all, which must not make its iterate the one returned.
         calls.append(None)
-        loss, grad = _all_pairs_loss_grad(X, y_idx, W, **kwargs)
-        return (loss - 100.0 if len(calls) <= RESAMPLE_EVERY else loss), grad
+        loss, grad = loss_grad(*args, **kwargs)
+        return (loss - 100.0 if len(calls) <= 3 else loss), grad
 
-    monkeypatch.setattr(learner_module, "_all_pairs_loss_grad", first_subset_looks_best)
-    max_iter = 3 * RESAMPLE_EVERY + 4
-    model = RobustMetricLearner(objective="sampled", max_iter=max_iter, tol=None).fit(X, y)
-    assert 3 * RESAMPLE_EVERY < model.best_iter_ <= max_iter
-    last = model.loss_curve_[3 * RESAMPLE_EVERY :]
-    assert model.loss_curve_[model.best_iter_ - 1] == min(last)
+    monkeypatch.setattr(module, name, first_subset_looks_best)
+    max_iter = 3 * _MARGIN_REMINE_EVERY + 4
+    model = RobustMetricLearner(
+        objective="sampled", certificate=certificate, max_iter=max_iter, tol=None
+    ).fit(X, y)
+    # A subset per step (the hinge), or per re-mining (the pairwise margin).
+    last_subset = max_iter - 1 if certificate == "triangle" else 3 * _MARGIN_REMINE_EVERY
+    assert last_subset < model.best_iter_ <= max_iter
+    assert model.loss_curve_[model.best_iter_ - 1] == min(model.loss_curve_[last_subset:])
 
 
 def test_sampled_fit_memory_does_not_grow_with_n_squared():
