@@ -181,9 +181,12 @@ def perturbed_distance_bounds(
     eps : float or array-like of shape (n_eps,)
         Budget(s), ``>= 0``.
     bound : {"best", "paper", "spectral", "frobenius", "triangle"}, default="best"
+        Which bound (see :func:`skrobust.perturbed_distance_bounds`).
     budget : {"shared", "per_point"}, default="shared"
+        The attacker's budget.
     feature_range : (float, float) or None, default=(0.0, 1.0)
-        See :func:`skrobust.perturbed_distance_bounds`.
+        The box of the clean and the perturbed points; ``None``: no box (the triangle
+        bound only).
 
     Returns
     -------
@@ -243,8 +246,11 @@ def certify_pairs(
     threshold : float or None, default=None
         Threshold on the squared distance; ``None`` uses the model's own.
     bound : {"best", "paper", "spectral", "frobenius", "triangle"}, default="best"
+        Which bound certifies (see :func:`skrobust.perturbed_distance_bounds`).
     budget : {"shared", "per_point"}, default="shared"
+        The attacker's budget.
     feature_range : (float, float) or None, default=(0.0, 1.0)
+        The box of the clean and the perturbed points; ``None``: no box.
 
     Returns
     -------
@@ -288,6 +294,7 @@ def certified_radius(model, pairs, threshold=None, budget="shared"):
     threshold : float or None, default=None
         Threshold on the squared distance; ``None`` uses the model's own.
     budget : {"shared", "per_point"}, default="shared"
+        The attacker's budget.
 
     Returns
     -------
@@ -351,8 +358,10 @@ def certify_knn(estimator, X, eps, *, method="pairwise", feature_range=None):
     eps : float
         The L-infinity budget.
     method : {"pairwise", "interval"}, default="pairwise"
-        ``"exact"`` (LPs and MILPs per point) is not offered here.
+        The certificate (see :func:`skrobust.certificates.certify_knn`); ``"exact"`` (LPs
+        and MILPs per point) is not offered here.
     feature_range : tuple (lo, hi) or None, default=None
+        The box the attacker is confined to; ``None``: no box.
 
     Returns
     -------
@@ -400,6 +409,7 @@ def certified_knn_radius(estimator, X, *, method="pairwise", rtol=1e-6):
     X : dask array of shape (n_samples, n_features)
         Test points, chunked along the samples.
     method : {"pairwise", "interval"}, default="pairwise"
+        The certificate whose radius is computed.
     rtol : float, default=1e-6
         Relative precision of the bisection.
 
@@ -447,7 +457,9 @@ def certified_knn_accuracy(estimator, X, y, eps, *, method="pairwise", feature_r
     eps : float
         The L-infinity budget.
     method : {"pairwise", "interval"}, default="pairwise"
+        The certificate (see :func:`certify_knn`).
     feature_range : tuple (lo, hi) or None, default=None
+        The box the attacker is confined to; ``None``: no box.
 
     Returns
     -------
