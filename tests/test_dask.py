@@ -289,6 +289,7 @@ def test_values_outside_the_box_are_refused_when_computed(client, wide_pairs):
 # -- GridSearchCV on a dask cluster ----------------------------------------------------------
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_grid_search_over_defence_strength_on_dask_equals_the_serial_search(client):
     X, y = load_wine()
     pipe = make_pipeline(RobustMetricLearner(max_iter=60, tol=None), KNeighborsClassifier(3))

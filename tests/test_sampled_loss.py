@@ -103,6 +103,7 @@ def test_auto_samples_only_above_its_threshold(wine, small_subsets, monkeypatch)
     assert not np.array_equal(full, sampled)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_pairwise_certificate_mines_within_the_subset_kept_until_it_remines(
     wine, small_subsets, monkeypatch
 ):
