@@ -5,21 +5,22 @@ Where ``dask[distributed]`` is not installed they are skipped with the reason, w
 The tests in ``tests/test_dask.py`` follow the same rule.
 """
 
-import importlib.util
 import os
 
 import pytest
 
-DASK_MISSING = 'dask[distributed] is not installed (pip install "skrobust[dask]")'
-
 
 def dask_missing():
     """Why the dask tests cannot run, or ``None`` when they can."""
-    if all(importlib.util.find_spec(name) for name in ("dask", "distributed")):
-        return None
-    if os.environ.get("SKROBUST_REQUIRE_DASK") == "1":
-        raise pytest.UsageError(f"SKROBUST_REQUIRE_DASK=1 but {DASK_MISSING}")
-    return DASK_MISSING
+    try:
+        import dask  # noqa: F401
+        import distributed  # noqa: F401
+    except ImportError as exc:
+        reason = f'dask[distributed] is not installed (pip install "skrobust[dask]"): {exc}'
+        if os.environ.get("SKROBUST_REQUIRE_DASK") == "1":
+            raise pytest.UsageError(f"SKROBUST_REQUIRE_DASK=1 but {reason}") from None
+        return reason
+    return None
 
 
 def pytest_collection_modifyitems(config, items):

@@ -13,9 +13,14 @@ import time
 import numpy as np
 import pytest
 
-if os.environ.get("SKROBUST_REQUIRE_DASK") != "1":
-    pytest.importorskip(
-        "distributed", reason='dask[distributed] is not installed (pip install "skrobust[dask]")'
+try:
+    import distributed  # noqa: F401
+except ImportError as exc:
+    if os.environ.get("SKROBUST_REQUIRE_DASK") == "1":
+        raise
+    pytest.skip(
+        f'dask[distributed] is not installed (pip install "skrobust[dask]"): {exc}',
+        allow_module_level=True,
     )
 
 import dask  # noqa: E402
@@ -319,8 +324,10 @@ def test_grid_search_over_defence_strength_on_dask_equals_the_serial_search(clie
 @pytest.fixture(scope="module")
 def process_client():
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
-        as cluster,
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+            worker_dashboard_address=None,
+        ) as cluster,
         Client(cluster) as client,
     ):  # fmt: skip
         yield client
