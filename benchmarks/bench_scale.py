@@ -124,7 +124,7 @@ def on_cluster(n_workers, task, *args):
             threads_per_worker=1,
             processes=True,
             memory_limit="4GiB",
-            dashboard_address=None,
+            dashboard_address=":0",
         ) as cluster,
         Client(cluster) as client,
     ):

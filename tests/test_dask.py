@@ -72,7 +72,7 @@ ULPS = dict(rtol=1e-12, atol=1e-15)
 def client():
     with (
         LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
         ) as cluster,
         Client(cluster) as client,
     ):
@@ -325,7 +325,7 @@ def test_grid_search_over_defence_strength_on_dask_equals_the_serial_search(clie
 def process_client():
     with (
         LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
             worker_dashboard_address=None,
         ) as cluster,
         Client(cluster) as client,
