@@ -306,12 +306,13 @@ def certified_radius(model, pairs, threshold=None, budget="shared"):
     >>> import dask.array as da
     >>> import numpy as np
     >>> import skrobust.dask as skd
+    >>> from skrobust import certified_radius
     >>> from skrobust._mahalanobis import MahalanobisMetric
-    >>> identity = MahalanobisMetric(np.eye(1), np.zeros(1))
-    >>> pairs = da.from_array(np.array([[[0.0], [0.1]], [[0.0], [0.5]], [[0.0], [0.3]]]),
-    ...                       chunks=(1, 2, 1))
-    >>> np.round(skd.certified_radius(identity, pairs, threshold=0.09).compute(), 6).tolist()
-    [0.2, 0.2, 0.0]
+    >>> metric = MahalanobisMetric(np.array([[1.0, 0.5]]), np.zeros(1), threshold=0.2)
+    >>> pairs = np.random.default_rng(0).random((500, 2, 2))
+    >>> radius = skd.certified_radius(metric, da.from_array(pairs, chunks=(64, 2, 2)))
+    >>> radius.shape, bool(np.allclose(radius.compute(), certified_radius(metric, pairs)))
+    ((500,), True)
     """
     pairs, norms = _pairs_and_norms(model, pairs)
     params = dict(threshold=threshold, budget=budget)
