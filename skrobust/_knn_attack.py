@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import linprog
+from scipy.sparse import coo_matrix
 from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
@@ -56,6 +57,8 @@ __all__ = [
 
 # Rows of a chunk of distance computations times the references stay near this many doubles.
 _CHUNK_ELEMENTS = 1 << 21
+# Constraints an LP of MaxMarginLP starts with, and adds per round of constraint generation.
+_LP_BLOCK = 24
 
 
 @dataclass(eq=False)
@@ -597,56 +600,65 @@ class MaxMarginLP(KNNAttackMember):
         E = problem.embed(X)
         dist = problem.squared_distances(E)
         order, own = problem.rival_order(dist, y_idx)
-        W = problem.components
-        refs = problem.references
-        k = problem.n_neighbors
-        j = problem.n_rivals_needed
-        allowed = k - j
+        # Each point's search is a generator that yields LPs; every round, the pending LP of
+        # each point is solved in one block-diagonal LP (its blocks are independent, so its
+        # optimum is each block's optimum), which saves HiGHS's per-call cost.
+        searches = {}
         for p in range(len(X)):
             own_idx = order[p][own[p]]
             riv_idx = order[p][~own[p]][: self.n_candidates]
-            if len(riv_idx) < j:
-                continue
-            if len(own_idx) <= allowed:
-                continue
             lo, hi = lower[p] - X[p], upper[p] - X[p]
-            # Exact minimum over the box of D(x', b) - D(x', a), per (b, a) (separable, the
-            # difference is linear): positive means a stays ahead of b whatever the move.
-            C = (refs[own_idx][None, :, :] - refs[riv_idx][:, None, :]) @ (2.0 * W)
-            base = dist[p, riv_idx][:, None] - dist[p, own_idx][None, :]
-            low = base + np.minimum(C * lo, C * hi).sum(axis=2)
-            blocked = (low > 0).sum(axis=1)
-            rows = np.flatnonzero(blocked <= allowed)
-            if len(rows) < j:
-                continue
-            score = np.sort(low[rows], axis=1)[:, min(allowed, low.shape[1] - 1)]
-            rows = rows[np.argsort(score, kind="stable")][: self.max_lps + j - 1]
-            n_lps = 0
-            for combo in itertools.combinations(rows, j):
-                if n_lps >= self.max_lps:
-                    break
-                R = riv_idx[list(combo)]
-                # Allowed ahead first: the own references hardest for these rivals to pass.
-                hardest = np.argsort(-low[list(combo)].max(axis=0), kind="stable")
-                ahead = list(own_idx[hardest[:allowed]])
-                tried = set()
-                while n_lps < self.max_lps and tuple(sorted(ahead)) not in tried:
-                    tried.add(tuple(sorted(ahead)))
-                    n_lps += 1
-                    delta, slack_own = self._solve(problem, dist[p], R, own_idx, ahead, lo, hi)
-                    if delta is not None or slack_own is None or not ahead:
-                        break
-                    # Swap the least useful allowance for the reference that blocked the LP.
-                    ahead = ahead[1:] + [slack_own]
-                if delta is not None:
-                    out[p] = X[p] + delta
-                    break
+            searches[p] = self._search(problem, dist[p], own_idx, riv_idx, lo, hi)
+        for p, delta in _run_lp_searches(searches).items():
+            if delta is not None:
+                out[p] = X[p] + delta
         return out
+
+    def _search(self, problem, dist, own_idx, riv_idx, lo, hi):
+        """One point's search (a generator of LPs); returns a move ``delta`` or ``None``."""
+        W = problem.components
+        refs = problem.references
+        j = problem.n_rivals_needed
+        allowed = problem.n_neighbors - j
+        if len(riv_idx) < j or len(own_idx) <= allowed:
+            return None
+        # Exact minimum over the box of D(x', b) - D(x', a), per (b, a) (separable, the
+        # difference is linear): positive means a stays ahead of b whatever the move.
+        C = (refs[own_idx][None, :, :] - refs[riv_idx][:, None, :]) @ (2.0 * W)
+        base = dist[riv_idx][:, None] - dist[own_idx][None, :]
+        low = base + np.minimum(C * lo, C * hi).sum(axis=2)
+        blocked = (low > 0).sum(axis=1)
+        rows = np.flatnonzero(blocked <= allowed)
+        if len(rows) < j:
+            return None
+        score = np.sort(low[rows], axis=1)[:, min(allowed, low.shape[1] - 1)]
+        rows = rows[np.argsort(score, kind="stable")][: self.max_lps + j - 1]
+        n_lps = 0
+        for combo in itertools.combinations(rows, j):
+            if n_lps >= self.max_lps:
+                break
+            R = riv_idx[list(combo)]
+            # Allowed ahead first: the own references hardest for these rivals to pass.
+            hardest = np.argsort(-low[list(combo)].max(axis=0), kind="stable")
+            ahead = list(own_idx[hardest[:allowed]])
+            tried = set()
+            while n_lps < self.max_lps and tuple(sorted(ahead)) not in tried:
+                tried.add(tuple(sorted(ahead)))
+                n_lps += 1
+                delta, slack_own = yield from self._solve(problem, dist, R, own_idx, ahead, lo, hi)
+                if delta is not None:
+                    return delta
+                if slack_own is None or not ahead:
+                    break
+                # Swap the least useful allowance for the reference that blocked the LP.
+                ahead = ahead[1:] + [slack_own]
+        return None
 
     @staticmethod
     def _solve(problem, dist, R, own_idx, ahead, lo, hi):
-        """One LP; returns ``(delta, None)`` on success, else ``(None, a)`` with ``a`` the own
-        reference of the most negative slack (``None`` when the LP failed outright)."""
+        """One LP (a generator of LP rounds); returns ``(delta, None)`` on success, else
+        ``(None, a)`` with ``a`` the own reference of the most negative slack (``None`` when
+        the LP failed outright)."""
         W = problem.components
         refs = problem.references
         own = np.array([a for a in own_idx if a not in ahead])
@@ -657,27 +669,98 @@ class MaxMarginLP(KNNAttackMember):
         G = 2.0 * (refs[b_all] - refs[a_all]) @ W
         base = dist[a_all] - dist[b_all]
         scale = max(float(np.abs(base).max()), 1e-12)
-        d = W.shape[1]
         # Constraints that no point of the box can make binding below the cap are dropped.
         cap = 1e-3 * scale
         low = base + np.minimum(G * lo, G * hi).sum(axis=1)
         live = low < cap
         if not live.any():
             return (lo + hi) / 2.0, None
-        G, base, a_live = G[live], base[live], a_all[live]
-        A_ub = np.hstack([-G, np.ones((len(G), 1))]) / scale
-        b_ub = base / scale
-        c = np.zeros(d + 1)
-        c[-1] = -1.0
-        bounds = list(zip(lo, hi, strict=True)) + [(None, cap / scale)]
-        res = linprog(c, A_ub=A_ub, b_ub=b_ub, bounds=bounds, method="highs")
-        if res.status != 0:
-            return None, None
-        delta = np.clip(res.x[:d], lo, hi)
-        if res.x[-1] > 1e-9:
-            return delta, None
-        slack = b_ub - A_ub[:, :d] @ res.x[:d]
-        return None, int(a_live[np.argmin(slack)])
+        G, base, a_live = G[live] / scale, base[live] / scale, a_all[live]
+        d = W.shape[1]
+        # Constraint generation: an LP over a subset of the constraints is a relaxation, so
+        # its failure (t <= 0) proves the full LP's; a success is kept only when every
+        # constraint holds at its solution, else the most violated ones join the subset.
+        # Most LPs here fail, and fail already on the constraints with the lowest maximum
+        # over the box, which start the subset.
+        high = base + np.maximum(G * lo, G * hi).sum(axis=1)
+        active = np.zeros(len(G), dtype=bool)
+        active[np.argsort(high, kind="stable")[:_LP_BLOCK]] = True
+        while True:
+            x = yield _LPBlock(-G[active], base[active], lo, hi, cap / scale)
+            if x is None:
+                return None, None
+            delta = np.clip(x[:d], lo, hi)
+            slack = base + G @ delta
+            holds = slack > 1e-9
+            if holds.all():
+                return delta, None
+            violated = np.flatnonzero(~active & ~holds)
+            if x[-1] <= 1e-9 or not violated.size:
+                return None, int(a_live[np.argmin(np.where(active, slack, np.inf))])
+            active[violated[np.argsort(slack[violated], kind="stable")[:_LP_BLOCK]]] = True
+
+
+@dataclass(frozen=True, eq=False)
+class _LPBlock:
+    """``max t`` subject to ``A delta + t <= b``, ``lo <= delta <= hi``, ``t <= t_max``."""
+
+    A: np.ndarray
+    b: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    t_max: float
+
+
+def _solve_blocks(blocks):
+    """Solve independent :class:`_LPBlock` problems in one block-diagonal LP; returns each
+    block's ``(delta, t)`` solution, or ``None`` where HiGHS failed."""
+    sizes = [len(block.lo) + 1 for block in blocks]
+    offsets = np.concatenate(([0], np.cumsum(sizes)))
+    rows, cols, vals, row0 = [], [], [], 0
+    for block, off in zip(blocks, offsets, strict=False):
+        m, d = block.A.shape
+        r, c = np.divmod(np.arange(m * (d + 1)), d + 1)
+        rows.append(row0 + r)
+        cols.append(off + c)
+        vals.append(np.hstack([block.A, np.ones((m, 1))]).ravel())
+        row0 += m
+    A = coo_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(row0, offsets[-1]),
+    ).tocsc()
+    b = np.concatenate([block.b for block in blocks])
+    lower = np.concatenate([np.append(block.lo, -np.inf) for block in blocks])
+    upper = np.concatenate([np.append(block.hi, block.t_max) for block in blocks])
+    c = np.zeros(offsets[-1])
+    c[offsets[1:] - 1] = -1.0
+    res = linprog(c, A_ub=A, b_ub=b, bounds=np.column_stack([lower, upper]), method="highs")
+    if res.status == 0:
+        return [res.x[a:z] for a, z in zip(offsets[:-1], offsets[1:], strict=True)]
+    if len(blocks) == 1:
+        return [None]
+    # A failure of the whole says nothing of each block: solve them one by one.
+    return [_solve_blocks([block])[0] for block in blocks]
+
+
+def _run_lp_searches(searches):
+    """Drive generators of :class:`_LPBlock` to their end, solving each round's pending LPs
+    together; returns each generator's return value, by key."""
+    results, pending = {}, {}
+    for key, search in searches.items():
+        try:
+            pending[key] = (search, next(search))
+        except StopIteration as stop:
+            results[key] = stop.value
+    while pending:
+        solutions = _solve_blocks([block for _, block in pending.values()])
+        still = {}
+        for (key, (search, _)), x in zip(pending.items(), solutions, strict=True):
+            try:
+                still[key] = (search, search.send(x))
+            except StopIteration as stop:
+                results[key] = stop.value
+        pending = still
+    return results
 
 
 def default_members():
