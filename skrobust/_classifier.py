@@ -67,12 +67,14 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     estimator : estimator or None, default=None
-        The metric. ``None`` means skrobust's certified training,
-        ``RobustMetricLearner(alpha=0.0, robust_eps=0.05)``: it trains the very bound this
-        classifier certifies with, and its threshold ``gamma`` is where its hinge puts the
-        boundary (the paper's eigenvalue defence shrinks every distance toward 0, which
-        leaves ``gamma`` a poor threshold on pairs). An unfitted estimator is
-        cloned and fitted on the training pairs in :meth:`fit`, through its
+        The metric. ``None`` means skrobust's certified training at the classifier's own
+        budget, ``RobustMetricLearner(alpha=0.0, robust_eps=eps)``: it trains the very
+        bound this classifier certifies with, at the budget it certifies, so no strength
+        constant is needed (pass your own learner, or tune ``estimator__robust_eps`` with
+        ``GridSearchCV``, to trade clean accuracy for more); and its threshold ``gamma`` is
+        where its hinge puts the boundary (the paper's eigenvalue defence shrinks every
+        distance toward 0, which leaves ``gamma`` a poor threshold on pairs). An unfitted
+        estimator is cloned and fitted on the training pairs in :meth:`fit`, through its
         ``fit_pairs(pairs, y)`` (skrobust learners) or ``fit(pairs, y)`` (metric-learn's
         pair learners: ``ITML``, ``MMC``, ``SDML``). A fitted Mahalanobis model wrapped
         in :class:`~sklearn.frozen.FrozenEstimator` is used as it is (and survives
@@ -212,9 +214,9 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
     def _fit_estimator(self, pairs, y):
         estimator = self.estimator
         if estimator is None:
-            from ._learner import BEST_DEFENCE, RobustMetricLearner
+            from ._learner import RobustMetricLearner
 
-            estimator = RobustMetricLearner(**BEST_DEFENCE)
+            estimator = RobustMetricLearner(alpha=0.0, robust_eps=self.eps)
         if isinstance(estimator, FrozenEstimator):
             return estimator
         if hasattr(estimator, "fit_pairs"):

@@ -29,11 +29,6 @@ from ._mahalanobis import squared_pair_distances
 from ._margin_loss import MinedMarginObjective
 from ._validation import check_pair_labels, check_pairs
 
-# skrobust's defence: certified training of the triangle bound. robust_eps = 0.05 was chosen
-# among 0.02, 0.05 and 0.1 on three splits (seeds 0-2) of the bundled data sets;
-# benchmarks/reproduce_table3.py reports it on other splits.
-BEST_DEFENCE = {"alpha": 0.0, "robust_eps": 0.05}
-
 # Side of the square tiles of the N x N pair matrix: a tile of doubles (1.2 MB) stays in a
 # core's cache through the Gram product, the hinge kernel and the two slope products. 256
 # to 384 measured fastest for N = 5,000, m = 64 on a 2-core machine (bench_fit.py).
