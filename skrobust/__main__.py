@@ -174,7 +174,8 @@ def _parser():
     parser.add_argument(
         "--no-strong",
         action="store_true",
-        help="skip the strong attack (faster; only the paper's attack is run)",
+        help="skip the strong attack in the table (faster; the paper's attack is run there; "
+        "the strengths are still chosen under the strong attack)",
     )
     parser.add_argument(
         "--output",
