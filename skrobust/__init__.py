@@ -18,6 +18,7 @@ from ._knn_attack import (
 )
 from ._learner import RobustMetricLearner
 from ._mahalanobis import MahalanobisMetric, calibrate_threshold, mahalanobis_metric
+from ._network_learner import ReluMetricLearner
 from .certificates import (
     MetricNorms,
     certified_radius,
@@ -44,6 +45,7 @@ __all__ = [
     "MarginPGD",
     "MaxMarginLP",
     "MetricNorms",
+    "ReluMetricLearner",
     "RobustMetricLearner",
     "TargetedLineSearch",
     "calibrate_threshold",
