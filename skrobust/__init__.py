@@ -19,6 +19,7 @@ from ._knn_attack import (
 from ._learner import RobustMetricLearner
 from ._mahalanobis import MahalanobisMetric, calibrate_threshold, mahalanobis_metric
 from ._network_learner import ReluMetricLearner
+from ._target import KnnTarget, LinearTarget, MetricTarget, as_knn_target, as_target
 from .certificates import (
     MetricNorms,
     certified_radius,
@@ -41,13 +42,15 @@ __all__ = [
     "MaxMarginLP",
     "TargetedLineSearch",
     "CertifiedPairClassifier",
+    "KnnTarget",
+    "LinearTarget",
     "MahalanobisMetric",
-    "MarginPGD",
-    "MaxMarginLP",
     "MetricNorms",
+    "MetricTarget",
     "ReluMetricLearner",
     "RobustMetricLearner",
-    "TargetedLineSearch",
+    "as_knn_target",
+    "as_target",
     "calibrate_threshold",
     "certified_radius",
     "inf_to_2_norm",
