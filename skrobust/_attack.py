@@ -25,7 +25,7 @@ from ._mahalanobis import (
     unwrap_frozen,
 )
 from ._network_attack import attack_pairs
-from ._target import as_target
+from ._target import KnnTarget, MetricTarget, as_target
 from ._validation import (
     check_eps,
     check_feature_range,
@@ -132,6 +132,8 @@ def _split_pipeline(estimator):
     """``(metric part, kNN classifier or None)`` of a model; the metric part is ``None`` for
     a bare ``KNeighborsClassifier`` (the Euclidean metric, ``W = I``)."""
     inner = unwrap_frozen(estimator)
+    if isinstance(inner, KnnTarget):
+        return inner.target, inner.knn
     if isinstance(inner, KNeighborsClassifier):
         return None, inner
     if isinstance(inner, Pipeline) and isinstance(
@@ -144,6 +146,8 @@ def _split_pipeline(estimator):
 
 
 def _is_fitted(estimator):
+    if isinstance(unwrap_frozen(estimator), MetricTarget | KnnTarget):
+        return True  # a target is a fitted model's metric by construction
     try:
         check_is_fitted(estimator)
     except NotFittedError:
