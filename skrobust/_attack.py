@@ -156,7 +156,7 @@ def _is_fitted(estimator):
 
 
 class AckMetricAttack(TransformerMixin, BaseEstimator):
-    """The AckMetric attack (Huai et al. 2022) against any fitted Mahalanobis model.
+    """The AckMetric attack (Huai et al. 2022) against any fitted metric model.
 
     Projected sign-gradient steps (eq. 5-9) that change the model's prediction:
 
@@ -171,6 +171,12 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
       negative); the positive moves (``||d||_inf <= eps``) until the order of
       ``D(anchor, positive)`` and ``D(anchor, negative)`` flips (appendix C).
 
+    On a nonlinear metric (a ReLU network, or any :class:`~skrobust.targets.MetricTarget`
+    such as a wrapped PyTorch model) the gradients come from the target's vector-Jacobian
+    product (eq. 10-11) and no longer tie: each pair step moves the point whose gradient has
+    the larger L1 norm (eq. 6; under the shared budget a point may use what the other left),
+    and eq. (23) pulls its embedding gradient back through the VJP.
+
     Each returned input is the first iterate that changed the prediction, else the one
     with the best objective, and never worse than the clean input. Every output lies in the
     box and within its budget exactly (up to float rounding), whatever ``step_size`` and
@@ -179,15 +185,18 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
     Parameters
     ----------
     estimator : estimator
-        The attacked model: anything :func:`skrobust.mahalanobis_metric` reads (a skrobust
-        learner, a metric-learn Mahalanobis learner, scikit-learn's
-        ``NeighborhoodComponentsAnalysis``, a ``Pipeline`` of affine scalers and one of
-        these), optionally followed by a ``KNeighborsClassifier`` as last pipeline step (the
-        kNN mode then attacks that classifier, using its stored, already embedded
-        references); or a plain fitted ``KNeighborsClassifier`` (the Euclidean metric,
-        ``W = I``). A fitted model is used as it is, but ``clone`` (and so
-        ``GridSearchCV``) unfits it: wrap it in :class:`sklearn.frozen.FrozenEstimator` to
-        keep it fitted. An unfitted model is fitted, as a clone, by :meth:`fit`.
+        The attacked model: anything :func:`skrobust.targets.as_target` reads (a skrobust
+        learner, :class:`~skrobust.ReluMetricLearner` included, a metric-learn Mahalanobis
+        learner, scikit-learn's ``NeighborhoodComponentsAnalysis``, a ``Pipeline`` of affine
+        scalers and one of these, a :class:`~skrobust.targets.MetricTarget` such as a
+        :class:`~skrobust.targets.CallableTarget`), optionally followed by a
+        ``KNeighborsClassifier`` as last pipeline step (the kNN mode then attacks that
+        classifier, using its stored, already embedded references); or a plain fitted
+        ``KNeighborsClassifier`` (the Euclidean metric, ``W = I``); or a
+        :class:`~skrobust.targets.KnnTarget`. A fitted model is used as it is, but
+        ``clone`` (and so ``GridSearchCV``) unfits it: wrap it in
+        :class:`sklearn.frozen.FrozenEstimator` to keep it fitted. An unfitted model is
+        fitted, as a clone, by :meth:`fit`.
     eps : float or array-like of float, default=0.1
         The budget (L-infinity). A list is allowed by :meth:`attack` (one result per eps);
         :meth:`transform` needs a single value.
@@ -244,8 +253,8 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
     ----------
     estimator_ : estimator
         The fitted model attacked (``estimator`` itself when it was fitted already).
-    metric_ : MahalanobisMetric
-        Its linear metric in the raw input space.
+    metric_ : MahalanobisMetric or MetricTarget
+        Its metric in the raw input space (a ``MahalanobisMetric`` when it is linear).
     threshold_ : float or None
         Pairs mode: the threshold on ``D`` in use.
     classifier_ : KNeighborsClassifier or None

@@ -1,4 +1,4 @@
-"""CascadeKNNAttack: a strong attack on a kNN over a linear metric, as a composition.
+"""CascadeKNNAttack: a strong attack on a kNN over a metric, as a composition.
 
 Members run in order, each on the points no earlier member flipped; per point the first
 adversarial point that flips the classifier's own ``predict`` is kept. Every candidate is
@@ -14,6 +14,10 @@ test point ``x``, an own-class reference ``a`` and a rival ``b`` (both stored em
 is linear in ``delta``. Its gradient does not depend on ``x``, so a sign-gradient step on a
 vote margin moves by ``sign(W^T (e_b - e_a))`` and "these rivals beat those own references"
 is a linear feasibility problem.
+
+On a nonlinear metric (a ReLU network) the difference is not linear: the members built on
+that (the targeted line search, the LPs) step aside, and the gradient members take the
+margin's gradient ``2 J_f(x)^T (e_b - e_a)`` from the target's VJP.
 """
 
 import itertools
@@ -746,7 +750,7 @@ def default_members():
 
 
 class CascadeKNNAttack(BaseEstimator):
-    """A strong attack on a kNN classifier over a linear metric: members run in cascade.
+    """A strong attack on a kNN classifier over a metric: members run in cascade.
 
     Each member (:class:`Eq23`, :class:`TargetedLineSearch`, :class:`MarginPGD`,
     :class:`MaxMarginLP`, or one of your own, a :class:`KNNAttackMember`) runs in order on
@@ -761,9 +765,13 @@ class CascadeKNNAttack(BaseEstimator):
     Parameters
     ----------
     estimator : estimator
-        A ``Pipeline`` (affine scalers, a Mahalanobis metric step, ``KNeighborsClassifier``)
-        that is fitted (wrap it in :class:`sklearn.frozen.FrozenEstimator` to survive
-        ``clone``), or unfitted and fitted by :meth:`fit` as a clone.
+        A ``Pipeline`` (affine scalers, a metric step, ``KNeighborsClassifier``) that is
+        fitted (wrap it in :class:`sklearn.frozen.FrozenEstimator` to survive ``clone``), or
+        unfitted and fitted by :meth:`fit` as a clone; or a
+        :class:`~skrobust.targets.KnnTarget`. The metric may be linear or not (a ReLU
+        network, a wrapped model of your own): on a nonlinear one the linear-only members
+        (:class:`TargetedLineSearch`, :class:`MaxMarginLP`) step aside and the gradient
+        members (:class:`Eq23`, :class:`MarginPGD`) run through the target's VJP.
     eps : float or array-like of float, default=0.1
         Budget(s), L-infinity.
     members : list of (str, KNNAttackMember) or None, default=None

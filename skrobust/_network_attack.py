@@ -25,8 +25,12 @@ else the iterate with the best objective, never worse than the clean pair.
 """
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 __all__ = ["attack_pairs"]
+
+# One BLAS thread below this many multiply-adds per step (the training loop's rule).
+_SINGLE_THREAD_WORK = 5e7
 
 
 def _rowdot(A, B):
@@ -69,6 +73,17 @@ def attack_pairs(target, X, thresholds, eps, shared, moving, step_size, max_iter
     D_clean, D_best : ndarray of shape (n,)
     adversarial : ndarray of shape (n, 2, d)
     """
+    # A network's products per step are known; a wrapped model's are not (nor its threads).
+    layers = getattr(target, "layers", None)
+    small = layers is not None and len(X) * sum(W.size for W, _ in layers) < _SINGLE_THREAD_WORK
+    with threadpool_limits(limits=1 if small else None, user_api="blas"):
+        return _attack_pairs(
+            target, X, thresholds, eps, shared, moving, step_size, max_iter, box, rng
+        )
+
+
+def _attack_pairs(target, X, thresholds, eps, shared, moving, step_size, max_iter, box, rng):
+    """:func:`attack_pairs`, under its thread limit."""
     lo, hi = box if box is not None else (-np.inf, np.inf)
     n = X.shape[0]
     clean = [X[:, 0, :], X[:, 1, :]]

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.utils import check_random_state
+from threadpoolctl import threadpool_limits
 
 __all__ = [
     "Batch",
@@ -36,6 +37,10 @@ __all__ = [
 ]
 
 _ADAM_BETA1, _ADAM_BETA2, _ADAM_EPS = 0.9, 0.999, 1e-8
+# Below this many multiply-adds per batch (batch size times the weights), BLAS runs on one
+# thread: a mini-batch's products are too small for threads to pay, and waking them on a
+# busy machine costs more than the products (the learners' rule, skrobust._learner).
+_SINGLE_THREAD_WORK = 5e7
 # SGD's momentum (scikit-learn's MLP default).
 _SGD_MOMENTUM = 0.9
 
@@ -383,7 +388,19 @@ def train(
     (True, 90)
     """
     _check_loop_parameters(solver, learning_rate, n_epochs, batch_size, keep)
-    rng = check_random_state(random_state)
+    work = batch_size * sum(W.size for W, _ in network.layers)
+    with threadpool_limits(limits=1 if work < _SINGLE_THREAD_WORK else None, user_api="blas"):
+        return _train(
+            network, sampler, loss, solver, learning_rate, n_epochs, batch_size,
+            check_random_state(random_state), perturb, penalty, keep, verbose, name,
+        )  # fmt: skip
+
+
+def _train(
+    network, sampler, loss, solver, learning_rate, n_epochs, batch_size, rng, perturb, penalty,
+    keep, verbose, name,
+):  # fmt: skip
+    """The loop of :func:`train`, its parameters checked."""
     params = network.parameters
     first = [np.zeros_like(p) for p in params]
     second = [np.zeros_like(p) for p in params] if solver == "adam" else None
