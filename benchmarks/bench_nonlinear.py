@@ -5,8 +5,8 @@ learner feeds a 3-NN; its hyperparameters are chosen by 3-fold cross-validation 
 3-NN accuracy on the training part only (the test part never enters a choice):
 
 - ``RobustMetricLearner`` (linear, the paper's eigenvalue defence): ``alpha`` in 0, 0.1, 1;
-- ``ReluMetricLearner`` (one hidden layer, 32 outputs): hidden width 64 or 128, loss
-  ``"hinge"`` (eq. 20) or ``"contrastive"``.
+- ``ReluMetricLearner`` (one hidden layer, 32 outputs): hidden width 64 or 256, 100 or 200
+  epochs, loss ``"hinge"`` (eq. 20) or ``"contrastive"``.
 
 On the test part, per budget ``eps`` (L-infinity, box ``[0, 1]^64``):
 
@@ -52,7 +52,11 @@ MODELS = {
     ),
     "ReLU network (ReluMetricLearner)": (
         ReluMetricLearner(n_components=32, random_state=0),
-        {"metric__hidden_layer_sizes": [(64,), (128,)], "metric__loss": ["hinge", "contrastive"]},
+        {
+            "metric__hidden_layer_sizes": [(64,), (256,)],
+            "metric__n_epochs": [100, 200],
+            "metric__loss": ["hinge", "contrastive"],
+        },
         "interval",
     ),
 }

@@ -145,6 +145,16 @@ def _split_pipeline(estimator):
     return inner, None
 
 
+def _metric_of(metric_part, knn):
+    """The attacked metric: a ``MahalanobisMetric`` for a linear one (``W = I`` for a bare
+    ``KNeighborsClassifier``, the Euclidean metric), else the model's target."""
+    if metric_part is None:
+        n_knn = knn.n_features_in_
+        return MahalanobisMetric(np.eye(n_knn), np.zeros(n_knn))
+    target = as_target(metric_part)
+    return mahalanobis_metric(target) if target.is_linear else target
+
+
 def _is_fitted(estimator):
     if isinstance(unwrap_frozen(estimator), MetricTarget | KnnTarget):
         return True  # a target is a fitted model's metric by construction
@@ -376,12 +386,7 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
         else:
             self.estimator_ = clone(self.estimator).fit(X, y)
         metric_part, knn = _split_pipeline(self.estimator_)
-        if metric_part is None:
-            n_knn = knn.n_features_in_
-            self.metric_ = MahalanobisMetric(np.eye(n_knn), np.zeros(n_knn))
-        else:
-            target = as_target(metric_part)
-            self.metric_ = mahalanobis_metric(target) if target.is_linear else target
+        self.metric_ = _metric_of(metric_part, knn)
         n_features = self.metric_.n_features
         if n_seen is not None and n_seen != n_features:
             raise ValueError(f"X has {n_seen} features, but the model expects {n_features}.")

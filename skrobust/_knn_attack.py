@@ -38,9 +38,8 @@ from sklearn.utils.validation import (
 from threadpoolctl import threadpool_limits
 
 from . import _knn_attack_kernels
-from ._attack import AckMetricAttack, AttackResult, _is_fitted, _split_pipeline
-from ._mahalanobis import MahalanobisMetric, mahalanobis_metric, unwrap_frozen
-from ._target import as_target
+from ._attack import AckMetricAttack, AttackResult, _is_fitted, _metric_of, _split_pipeline
+from ._mahalanobis import unwrap_frozen
 from ._validation import (
     check_eps,
     check_feature_range,
@@ -879,13 +878,7 @@ class CascadeKNNAttack(BaseEstimator):
                 f"{type(unwrap_frozen(self.estimator_)).__name__}."
             )
         self.classifier_ = check_knn_classifier(knn, "CascadeKNNAttack")
-        if metric_part is None:
-            # A bare KNeighborsClassifier: the Euclidean metric, W = I.
-            n_knn = knn.n_features_in_
-            self.metric_ = MahalanobisMetric(np.eye(n_knn), np.zeros(n_knn))
-        else:
-            target = as_target(metric_part)
-            self.metric_ = mahalanobis_metric(target) if target.is_linear else target
+        self.metric_ = _metric_of(metric_part, knn)
         refs = self.classifier_._fit_X
         if refs.shape[1] != self.metric_.n_components:
             raise ValueError(

@@ -25,8 +25,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from ._loss_kernels import hinge_slopes_tile
-from ._mahalanobis import squared_pair_distances
 from ._margin_loss import MinedMarginObjective
+from ._pairs import PairDistanceMixin
 from ._target import LinearTarget
 from ._validation import check_pair_labels, check_pairs
 
@@ -234,7 +234,9 @@ def data_scale(X, name="X"):
     return peak * width
 
 
-class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class RobustMetricLearner(
+    PairDistanceMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Pairwise hinge metric learning with the paper's eigenvalue defence (eq. 20-21).
 
     Learns a linear map ``W`` (``components_``) so that the squared distance
@@ -547,80 +549,6 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         """
         check_is_fitted(self)
         return self.components_.T @ self.components_
-
-    def get_metric(self):
-        """A function ``metric(u, v)`` returning ``sqrt(D(u, v))``, for use by scipy or kNN.
-
-        Returns
-        -------
-        metric : callable
-            ``metric(u, v)`` of two points of shape (n_features,), a float.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from skrobust import RobustMetricLearner
-        >>> X, y = np.array([[0.0, 0.0], [0.1, 0.0], [1.0, 1.0], [0.9, 1.0]]), [0, 0, 1, 1]
-        >>> metric = RobustMetricLearner(max_iter=5).fit(X, y).get_metric()
-        >>> bool(metric(X[0], X[1]) < metric(X[0], X[2]))
-        True
-        """
-        check_is_fitted(self)
-        W = self.components_.copy()
-
-        def metric(u, v):
-            diff = W @ (np.asarray(u, dtype=np.float64) - np.asarray(v, dtype=np.float64))
-            return float(np.sqrt(diff @ diff))
-
-        return metric
-
-    def pair_distance(self, pairs):
-        """Distances ``sqrt(D)`` of pairs (metric-learn's meaning).
-
-        Parameters
-        ----------
-        pairs : array-like of shape (n_pairs, 2, n_features)
-            Pairs of points.
-
-        Returns
-        -------
-        distances : ndarray of shape (n_pairs,)
-            The learned (unsquared) distance of each pair. Thresholds in skrobust are on its
-            square, ``D``.
-        """
-        check_is_fitted(self)
-        pairs = check_pairs(pairs, n_features=self.n_features_in_)
-        return np.sqrt(squared_pair_distances(self.components_, pairs))
-
-    def score_pairs(self, pairs):
-        """Same as :meth:`pair_distance` (metric-learn's older name, kept without warning).
-
-        Parameters
-        ----------
-        pairs : array-like of shape (n_pairs, 2, n_features)
-            Pairs of points.
-
-        Returns
-        -------
-        distances : ndarray of shape (n_pairs,)
-            ``sqrt(D)`` of each pair.
-        """
-        return self.pair_distance(pairs)
-
-    def pair_score(self, pairs):
-        """``-sqrt(D)`` of pairs: higher means more similar (metric-learn's meaning).
-
-        Parameters
-        ----------
-        pairs : array-like of shape (n_pairs, 2, n_features)
-            Pairs of points.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_pairs,)
-            ``-sqrt(D)`` of each pair.
-        """
-        return -self.pair_distance(pairs)
 
     def __skrobust_target__(self):
         """The fitted metric for skrobust's attacks and certificates (the model protocol).

@@ -244,3 +244,19 @@ def _attack_a_torch_model(torch, X, y):
     assert strong.success.any()
     assert np.all(knn.predict(strong.adversarial[0][strong.success[0]])
                   != knn.predict(X[1::2][strong.success[0]]))  # fmt: skip
+
+
+def test_a_threshold_is_calibrated_for_a_network_without_one(wine):
+    from skrobust import calibrate_threshold
+
+    X, y = wine
+    pairs, labels, _ = make_pairs(X, y, 100, random_state=0)
+    learner = ReluMetricLearner(loss="contrastive", **FAST).fit(X, y)
+    assert learner.threshold_ is None
+    threshold = calibrate_threshold(learner, pairs, labels)
+    D = learner.pair_distance(pairs) ** 2
+    accuracy = ((D <= threshold) == (labels == 1)).mean()
+    # The best of all thresholds: none between the sorted distances does better.
+    candidates = np.concatenate([[-1.0], np.sort(D)])
+    best = max(((D <= t) == (labels == 1)).mean() for t in candidates)
+    assert accuracy == best > 0.5
