@@ -32,11 +32,9 @@ ReLU networks have their own bounds, interval bound propagation and a Lipschitz 
 """
 
 import itertools
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from ._network_bounds import (
     network_certified_radius,
@@ -45,6 +43,7 @@ from ._network_bounds import (
     network_of,
 )
 from ._target import LinearTarget, as_target, check_linear, resolve_threshold
+from ._threads import single_threaded
 from ._validation import (
     check_eps,
     check_feature_range,
@@ -300,7 +299,7 @@ def checked_squared_distances(components, pairs, feature_range=None):
     diff = np.empty((block, n_features))
     embedded = np.empty((block, WT.shape[1]))
     one_thread = n_pairs > block  # threadpoolctl costs ~1 ms: only for many blocks
-    with threadpool_limits(limits=1, user_api="blas") if one_thread else nullcontext():
+    with single_threaded(one_thread):
         for start in range(0, n_pairs, block):
             stop = min(n_pairs, start + block)
             chunk = X[start:stop]

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import linprog
-from sklearn.base import BaseEstimator, _fit_context, clone
+from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import (
@@ -35,17 +35,13 @@ from sklearn.utils.validation import (
     column_or_1d,
     validate_data,
 )
-from threadpoolctl import threadpool_limits
 
 from . import _knn_attack_kernels
-from ._attack import AckMetricAttack, AttackResult, _is_fitted, _metric_of, _split_pipeline
-from ._mahalanobis import unwrap_frozen
-from ._validation import (
-    check_eps,
-    check_feature_range,
-    check_in_box,
-    check_knn_classifier,
-)
+from ._attack import AckMetricAttack, AttackResult
+from ._attack_core import resolve_estimator
+from ._target import as_knn_target, is_knn_model, unwrap_frozen
+from ._threads import single_threaded
+from ._validation import check_eps, check_feature_range, check_in_box
 
 __all__ = [
     "CascadeKNNAttack",
@@ -789,8 +785,9 @@ class CascadeKNNAttack(BaseEstimator):
     Attributes
     ----------
     estimator_ : estimator
-    metric_ : MahalanobisMetric or MetricTarget
-        The metric in the raw input space (a ``MahalanobisMetric`` for a linear one).
+    knn_target_ : KnnTarget
+    metric_ : MetricTarget
+        The metric in the raw input space (a ``LinearTarget`` for a linear one).
     classifier_ : KNeighborsClassifier
     members_ : list of (str, KNNAttackMember)
     stepped_aside_ : list of str
@@ -861,30 +858,16 @@ class CascadeKNNAttack(BaseEstimator):
         self._box = check_feature_range(self.feature_range)
         check_eps(self.eps)
         self.members_ = _check_members(self.members)
-        if _is_fitted(self.estimator):
-            self.estimator_ = self.estimator
-        elif X is None:
-            raise ValueError(
-                f"The estimator {type(unwrap_frozen(self.estimator)).__name__} is not fitted: "
-                "fit the attack with data (fit(X, y)) to fit a clone of it, or pass a "
-                "fitted pipeline (wrapped in sklearn.frozen.FrozenEstimator to survive clone)."
-            )
-        else:
-            self.estimator_ = clone(self.estimator).fit(X, y)
-        metric_part, knn = _split_pipeline(self.estimator_)
-        if knn is None:
+        self.estimator_ = resolve_estimator(self.estimator, X, y, what="pipeline")
+        if not is_knn_model(self.estimator_):
             raise TypeError(
-                "CascadeKNNAttack needs a Pipeline ending with a KNeighborsClassifier, got "
+                "CascadeKNNAttack needs a Pipeline ending with a KNeighborsClassifier (or a "
+                "KnnTarget), got "
                 f"{type(unwrap_frozen(self.estimator_)).__name__}."
             )
-        self.classifier_ = check_knn_classifier(knn, "CascadeKNNAttack")
-        self.metric_ = _metric_of(metric_part, knn)
-        refs = self.classifier_._fit_X
-        if refs.shape[1] != self.metric_.n_components:
-            raise ValueError(
-                f"The classifier's references have {refs.shape[1]} features, but the metric "
-                f"embeds into {self.metric_.n_components}."
-            )
+        self.knn_target_ = as_knn_target(self.estimator_)
+        self.classifier_ = self.knn_target_.knn
+        self.metric_ = self.knn_target_.target
         self.n_features_in_ = self.metric_.n_features
         self.stepped_aside_ = [
             name
@@ -965,7 +948,7 @@ class CascadeKNNAttack(BaseEstimator):
         # every call: on small problems one thread of each is faster, above all on a busy
         # machine.
         small = X.size * max(1, len(self.classifier_._fit_X)) < 1e8
-        with threadpool_limits(limits=1 if small else None):
+        with single_threaded(small, user_api=None):
             self._run_members(X, box, eps_values, base, attackable, y_idx, pred_before,
                               adversarial, pred_after, found_by)  # fmt: skip
         return CascadeResult(
@@ -1017,16 +1000,16 @@ class CascadeKNNAttack(BaseEstimator):
         return validate_data(self, X, reset=False, dtype=np.float64)
 
     def _problem(self, eps, box):
-        knn = self.classifier_
+        knn_target = self.knn_target_
         linear = self.metric_.is_linear
         return KNNProblem(
             estimator=self.estimator_,
             components=self.metric_.components if linear else None,
             bias=self.metric_.bias if linear else None,
-            references=np.ascontiguousarray(knn._fit_X, dtype=np.float64),
-            reference_labels=np.asarray(knn._y, dtype=np.int64),
-            n_classes=len(knn.classes_),
-            n_neighbors=min(knn.n_neighbors, knn.n_samples_fit_),
+            references=knn_target.references,
+            reference_labels=knn_target.reference_labels,
+            n_classes=knn_target.n_classes,
+            n_neighbors=knn_target.n_neighbors,
             eps=eps,
             feature_range=box,
             target=self.metric_,

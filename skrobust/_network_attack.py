@@ -25,12 +25,11 @@ else the iterate with the best objective, never worse than the clean pair.
 """
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+
+from ._loss_engine import SINGLE_THREAD_WORK
+from ._threads import single_threaded
 
 __all__ = ["attack_pairs"]
-
-# One BLAS thread below this many multiply-adds per step (the training loop's rule).
-_SINGLE_THREAD_WORK = 5e7
 
 
 def _rowdot(A, B):
@@ -75,8 +74,8 @@ def attack_pairs(target, X, thresholds, eps, shared, moving, step_size, max_iter
     """
     # A network's products per step are known; a wrapped model's are not (nor its threads).
     layers = getattr(target, "layers", None)
-    small = layers is not None and len(X) * sum(W.size for W, _ in layers) < _SINGLE_THREAD_WORK
-    with threadpool_limits(limits=1 if small else None, user_api="blas"):
+    small = layers is not None and len(X) * sum(W.size for W, _ in layers) < SINGLE_THREAD_WORK
+    with single_threaded(small):
         return _attack_pairs(
             target, X, thresholds, eps, shared, moving, step_size, max_iter, box, rng
         )

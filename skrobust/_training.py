@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.utils import check_random_state
-from threadpoolctl import threadpool_limits
+
+from ._loss_engine import SINGLE_THREAD_WORK
+from ._threads import single_threaded
 
 __all__ = [
     "Batch",
@@ -37,10 +39,6 @@ __all__ = [
 ]
 
 _ADAM_BETA1, _ADAM_BETA2, _ADAM_EPS = 0.9, 0.999, 1e-8
-# Below this many multiply-adds per batch (batch size times the weights), BLAS runs on one
-# thread: a mini-batch's products are too small for threads to pay, and waking them on a
-# busy machine costs more than the products (the learners' rule, skrobust._learner).
-_SINGLE_THREAD_WORK = 5e7
 # SGD's momentum (scikit-learn's MLP default).
 _SGD_MOMENTUM = 0.9
 
@@ -388,8 +386,10 @@ def train(
     (True, 90)
     """
     _check_loop_parameters(solver, learning_rate, n_epochs, batch_size, keep)
+    # A mini-batch's products are small: below the learners' threshold of multiply-adds per
+    # step, BLAS threads cost more than they save.
     work = batch_size * sum(W.size for W, _ in network.layers)
-    with threadpool_limits(limits=1 if work < _SINGLE_THREAD_WORK else None, user_api="blas"):
+    with single_threaded(work < SINGLE_THREAD_WORK):
         return _train(
             network, sampler, loss, solver, learning_rate, n_epochs, batch_size,
             check_random_state(random_state), perturb, penalty, keep, verbose, name,

@@ -141,6 +141,26 @@ class FixedMetric(TransformerMixin, BaseEstimator):
             raise ValueError(f"threshold must be finite or None, got {self.threshold!r}.")
         return self
 
+    def fit_pairs(self, pairs=None, y=None):
+        """Validate ``components`` and ``threshold``, as :meth:`fit`; the pairs are ignored.
+
+        So the model goes wherever a learner on pairs does
+        (:class:`~skrobust.CertifiedPairClassifier` fits its estimator with ``fit_pairs``).
+
+        Parameters
+        ----------
+        pairs : None or array-like, default=None
+            Ignored: ``W`` is given, not learned.
+        y : None or array-like, default=None
+            Ignored.
+
+        Returns
+        -------
+        self : FixedMetric
+            The model itself.
+        """
+        return self.fit()
+
     def transform(self, X):
         """Embed points: ``X @ W.T``.
 
