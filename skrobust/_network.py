@@ -30,6 +30,7 @@ def relu_forward(layers, X, keep=False):
     layers : sequence of (W, b)
         ``W`` of shape ``(h_l, h_{l-1})``, ``b`` of shape ``(h_l,)``.
     X : ndarray of shape (n, d)
+        Points in the raw input space.
     keep : bool, default=False
         Also return the inputs of the layers (``X`` and the post-ReLU activations), what
         the backward passes need.
@@ -79,7 +80,9 @@ def relu_vjp(layers, X, G):
     ----------
     layers : sequence of (W, b)
     X : ndarray of shape (n, d)
+        Points in the raw input space.
     G : ndarray of shape (n, h_L)
+        Cotangents (gradients with respect to the embeddings), one row per point.
 
     Returns
     -------
@@ -166,6 +169,7 @@ class ReluNetwork:
         Parameters
         ----------
         X : ndarray of shape (n, d)
+            Points in the raw input space.
 
         Returns
         -------
@@ -187,6 +191,7 @@ class ReluNetwork:
         inputs : list of ndarray
             From :meth:`forward`.
         G : ndarray of shape (n, h_L)
+            Cotangents (gradients with respect to the embeddings), one row per point.
 
         Returns
         -------
@@ -214,7 +219,7 @@ class ReluNetworkTarget(MetricTarget):
     """A fitted ReLU network as skrobust's attacks and certificates see it (the protocol).
 
     ``f(x) = W_L relu(... relu(W_1 x + b_1) ...) + b_L`` and ``D = ||f(x) - f(x')||^2``.
-    Gradient attacks use :meth:`vjp` (eq. 10-11); the certificates read :attr:`layers`
+    Gradient attacks use :meth:`vjp` (eq. 10-11); the certificates read its ``layers``
     (interval bound propagation and the Lipschitz bound).
 
     Parameters
@@ -278,6 +283,7 @@ class ReluNetworkTarget(MetricTarget):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Points in the raw input space.
 
         Returns
         -------
@@ -291,7 +297,9 @@ class ReluNetworkTarget(MetricTarget):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Points in the raw input space.
         G : array-like of shape (n_samples, n_components)
+            Cotangents (gradients with respect to the embeddings), one row per point.
 
         Returns
         -------
@@ -305,6 +313,7 @@ class ReluNetworkTarget(MetricTarget):
         Parameters
         ----------
         scale, offset : ndarray of shape (n_features,)
+            The affine map's scale and offset per feature.
 
         Returns
         -------
@@ -389,6 +398,7 @@ class CallableTarget(MetricTarget):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Points in the raw input space.
 
         Returns
         -------
@@ -409,7 +419,9 @@ class CallableTarget(MetricTarget):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Points in the raw input space.
         G : array-like of shape (n_samples, n_components)
+            Cotangents (gradients with respect to the embeddings), one row per point.
 
         Returns
         -------

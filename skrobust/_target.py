@@ -147,6 +147,7 @@ class MetricTarget(ABC):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Points in the raw input space.
 
         Returns
         -------
@@ -160,6 +161,7 @@ class MetricTarget(ABC):
         Parameters
         ----------
         A, B : array-like of shape (n, n_features)
+            The two points of each row.
 
         Returns
         -------
@@ -174,6 +176,7 @@ class MetricTarget(ABC):
         Parameters
         ----------
         pairs : ndarray of shape (n_pairs, 2, n_features)
+            Pairs of points.
 
         Returns
         -------
@@ -188,6 +191,7 @@ class MetricTarget(ABC):
         Parameters
         ----------
         pairs : ndarray of shape (n_pairs, 2, n_features)
+            Pairs of points.
 
         Returns
         -------
@@ -204,6 +208,7 @@ class MetricTarget(ABC):
         Parameters
         ----------
         A, B : array-like of shape (n, n_features)
+            The two points of each row.
 
         Returns
         -------
@@ -220,6 +225,7 @@ class MetricTarget(ABC):
         Parameters
         ----------
         scale, offset : ndarray of shape (n_features,)
+            The affine map's scale and offset per feature.
 
         Returns
         -------
@@ -235,6 +241,7 @@ class MetricTarget(ABC):
         Parameters
         ----------
         threshold : float or None
+            The new threshold on the squared distance ``D``, or ``None``.
 
         Returns
         -------
@@ -366,6 +373,7 @@ class LinearTarget(MetricTarget):
         X : array-like of shape (n_samples, n_features)
             Unused (the Jacobian does not depend on the point).
         G : array-like of shape (n_samples, n_components)
+            Cotangents (gradients with respect to the embeddings), one row per point.
 
         Returns
         -------
@@ -379,6 +387,7 @@ class LinearTarget(MetricTarget):
         Parameters
         ----------
         A, B : array-like of shape (n, n_features)
+            The two points of each row.
 
         Returns
         -------
@@ -395,6 +404,7 @@ class LinearTarget(MetricTarget):
         Parameters
         ----------
         scale, offset : ndarray of shape (n_features,)
+            The affine map's scale and offset per feature.
 
         Returns
         -------
@@ -409,6 +419,7 @@ class LinearTarget(MetricTarget):
         Parameters
         ----------
         threshold : float or None
+            The new threshold on the squared distance ``D``, or ``None``.
 
         Returns
         -------
@@ -597,6 +608,7 @@ def resolve_threshold(target, threshold=None, *, name=None):
     Returns
     -------
     threshold : float
+        The new threshold on the squared distance ``D``, or ``None``.
 
     Raises
     ------
@@ -728,6 +740,7 @@ class KnnTarget:
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Points in the raw input space.
 
         Returns
         -------

@@ -278,6 +278,7 @@ class FixedNetwork(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Points in the raw input space.
 
         Returns
         -------
