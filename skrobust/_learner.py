@@ -17,14 +17,13 @@ from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._loss_engine import all_pairs_loss_grad, loss_threads, pair_list_loss_grad
 from ._margin_loss import MinedMarginObjective
 from ._pairs import PairDistanceMixin
 from ._target import LinearTarget
-from ._validation import check_pair_labels, check_pairs
+from ._validation import check_labelled_pairs, check_labelled_points
 
 # skrobust's defence: certified training of the triangle bound. robust_eps = 0.05 was chosen
 # among 0.02, 0.05 and 0.1 on three splits (seeds 0-2) of the bundled data sets;
@@ -44,6 +43,26 @@ _N_ITER_CONVERGED = 10
 # fraction above the best one (oscillating or diverging), or having fallen by more than this
 # fraction over its last tenth of steps (still descending fast).
 _CONVERGENCE_RTOL = 0.01
+
+
+def eigenvalue_weights(alpha, eig_k, n_eigenvalues):
+    """The weights of the eigenvalue defence (eq. 21), largest eigenvalue first, or ``None``
+    when they are all 0: a float ``alpha`` spreads as ``alpha / eig_k`` on each of the top
+    ``eig_k`` eigenvalues, an array gives one weight each; weights past the matrix's
+    ``n_eigenvalues`` go unused."""
+    if np.ndim(alpha) == 0:
+        weights = np.full(eig_k, float(alpha) / eig_k)
+    else:
+        weights = np.asarray(alpha, dtype=np.float64)
+        if weights.shape != (eig_k,):
+            raise ValueError(
+                f"alpha must be a float or an array of eig_k={eig_k} weights (one per "
+                f"eigenvalue, largest first), got shape {weights.shape}."
+            )
+        if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+            raise ValueError(f"alpha weights must be finite and >= 0, got {weights}.")
+    weights = weights[:n_eigenvalues]
+    return None if not np.any(weights) else weights
 
 
 def data_scale(X, name="X"):
@@ -268,17 +287,7 @@ class RobustMetricLearner(
         -------
         self : RobustMetricLearner
         """
-        # dtype="numeric" refuses strings (as scikit-learn's NCA does) instead of parsing them.
-        X, y = validate_data(self, X, y, ensure_min_samples=2, dtype="numeric")
-        X = X.astype(np.float64, copy=False)
-        check_classification_targets(y)
-        classes, y_idx = np.unique(y, return_inverse=True)
-        y_idx = y_idx.astype(np.int64)
-        if len(classes) < 2:
-            raise ValueError(
-                f"y must contain at least two classes to form dissimilar pairs; got only "
-                f"{classes.tolist()}."
-            )
+        X, y_idx = check_labelled_points(self, X, y)
         n = X.shape[0]
         scale = data_scale(X)
         X = X / scale
@@ -334,13 +343,7 @@ class RobustMetricLearner(
         >>> bool(((D <= learner.gamma) == (labels == 1)).mean() > 0.8)
         True
         """
-        pairs = check_pairs(pairs)
-        labels = check_pair_labels(y, len(pairs))
-        if not (np.any(labels == 1) and np.any(labels == -1)):
-            raise ValueError("y must contain both similar (+1) and dissimilar (-1) pairs.")
-        self.n_features_in_ = pairs.shape[2]
-        if hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
+        pairs, labels = check_labelled_pairs(self, pairs, y)
         X = pairs.reshape(-1, pairs.shape[2])
         scale = data_scale(X, name="pairs")
         X = X / scale
@@ -527,19 +530,7 @@ class RobustMetricLearner(
             if alpha == 0:
                 return None
             return np.array([alpha]) if self.regularization == "spectral" else alpha
-        if np.ndim(alpha) == 0:
-            weights = np.full(self.eig_k, float(alpha) / self.eig_k)
-        else:
-            weights = np.asarray(alpha, dtype=np.float64)
-            if weights.shape != (self.eig_k,):
-                raise ValueError(
-                    f"alpha must be a float or an array of eig_k={self.eig_k} weights (one "
-                    f"per eigenvalue, largest first), got shape {weights.shape}."
-                )
-            if not np.all(np.isfinite(weights)) or np.any(weights < 0):
-                raise ValueError(f"alpha weights must be finite and >= 0, got {weights}.")
-        weights = weights[:n_features]
-        return None if not np.any(weights) else weights
+        return eigenvalue_weights(alpha, self.eig_k, n_features)
 
     def _initial_components(self, X, scale, n_components, mean_distance):
         n_features = X.shape[1]

@@ -11,15 +11,14 @@ from sklearn.base import (
 )
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._embedding_losses import ContrastiveLoss, EmbeddingLoss, PairHingeLoss, TripletLoss
-from ._learner import data_scale
+from ._learner import data_scale, eigenvalue_weights
 from ._network import ReluNetwork, ReluNetworkTarget, relu_forward
 from ._pairs import PairDistanceMixin
 from ._training import PairBatches, PointBatches, TripletBatches, eigenvalue_penalty, train
-from ._validation import check_pair_labels, check_pairs
+from ._validation import check_labelled_pairs, check_labelled_points
 
 __all__ = ["ReluMetricLearner"]
 
@@ -185,15 +184,7 @@ class ReluMetricLearner(
         -------
         self : ReluMetricLearner
         """
-        X, y = validate_data(self, X, y, ensure_min_samples=2, dtype="numeric")
-        X = X.astype(np.float64, copy=False)
-        check_classification_targets(y)
-        classes, y_idx = np.unique(y, return_inverse=True)
-        if len(classes) < 2:
-            raise ValueError(
-                f"y must contain at least two classes to form dissimilar pairs; got only "
-                f"{classes.tolist()}."
-            )
+        X, y_idx = check_labelled_points(self, X, y)
         scale = data_scale(X)
         X = X / scale
         loss = self._resolve_loss()
@@ -231,19 +222,14 @@ class ReluMetricLearner(
         >>> bool(((D <= learner.threshold_) == (labels == 1)).mean() > 0.8)
         True
         """
-        pairs = check_pairs(pairs)
-        signs = check_pair_labels(y, len(pairs)).astype(np.float64)
-        if not (np.any(signs == 1) and np.any(signs == -1)):
-            raise ValueError("y must contain both similar (+1) and dissimilar (-1) pairs.")
         loss = self._resolve_loss()
         if loss.arity != 2:
             raise ValueError(
                 f"fit_pairs trains a pair loss; loss={self.loss!r} needs triplets. Use "
                 "loss='hinge' or 'contrastive', or fit(X, y) with class labels."
             )
-        self.n_features_in_ = pairs.shape[2]
-        if hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
+        pairs, labels = check_labelled_pairs(self, pairs, y)
+        signs = labels.astype(np.float64)
         points = pairs.reshape(-1, pairs.shape[2])
         scale = data_scale(points, name="pairs")
         return self._train(points / scale, scale, loss, PairBatches(pairs / scale, signs))
@@ -293,19 +279,8 @@ class ReluMetricLearner(
 
     def _penalty(self, n_components, n_last_inputs):
         """The eigenvalue defence on the last layer, or ``None``."""
-        if np.ndim(self.alpha) == 0:
-            weights = np.full(self.eig_k, float(self.alpha) / self.eig_k)
-        else:
-            weights = np.asarray(self.alpha, dtype=np.float64)
-            if weights.shape != (self.eig_k,):
-                raise ValueError(
-                    f"alpha must be a float or an array of eig_k={self.eig_k} weights (one "
-                    f"per eigenvalue, largest first), got shape {weights.shape}."
-                )
-            if not np.all(np.isfinite(weights)) or np.any(weights < 0):
-                raise ValueError(f"alpha weights must be finite and >= 0, got {weights}.")
-        weights = weights[: min(n_components, n_last_inputs)]
-        return eigenvalue_penalty(weights) if np.any(weights) else None
+        weights = eigenvalue_weights(self.alpha, self.eig_k, min(n_components, n_last_inputs))
+        return None if weights is None else eigenvalue_penalty(weights)
 
     def transform(self, X):
         """Embed points: ``f(X)``.
