@@ -7,10 +7,10 @@ measures the same thing the same way.
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
-from threadpoolctl import threadpool_limits
 
 from ._attack import AckMetricAttack
 from ._knn_certificate import certified_knn_accuracy
+from ._threads import single_threaded
 from .metrics import make_robust_scorer, robust_accuracy_score
 from .model_selection import DEFENCE_GRIDS, most_robust_within
 
@@ -55,7 +55,7 @@ def attacked_accuracy(pipeline, X, y, eps, attack="strong", feature_range=(0.0, 
     member, each starting from the clean point).
     """
     # Small products run faster on one BLAS thread, above all on a busy machine.
-    with threadpool_limits(limits=1 if X.size < 1e6 else None, user_api="blas"):
+    with single_threaded(X.size < 1e6):
         if not isinstance(attack, list):
             params = {"random_state": 0} if attack == "strong" else None
             return float(
@@ -128,7 +128,7 @@ def choose_strengths(pipeline, grid, X, y, eps_values, *, folds=3, tolerance=0.0
         cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
     )
     # Small products run faster on one BLAS thread, above all on a busy machine.
-    with threadpool_limits(limits=1, user_api="blas"):
+    with single_threaded():
         search.fit(X, y)
     chosen = {}
     for eps in eps_values:
