@@ -27,7 +27,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 
-from skrobust import RobustMetricLearner, datasets
+from skrobust import LinearTarget, RobustMetricLearner, datasets
 from skrobust._bounds import CERTIFICATE_RTOL
 from skrobust._evaluation import BEST_DEFENCE
 from skrobust.certificates import certify_knn, verify_knn
@@ -41,8 +41,6 @@ PEER_POINTS = 50
 class Linear:
     """A fitted linear embedding ``x -> W x`` (skrobust's adapter reads it)."""
 
-    _skrobust_mahalanobis = True
-
     def __init__(self, W):
         self.components_ = W
         self.n_features_in_ = W.shape[1]
@@ -53,8 +51,8 @@ class Linear:
     def transform(self, X):
         return np.asarray(X) @ self.components_.T
 
-    def _mahalanobis_parts(self):
-        return self.components_, None
+    def __skrobust_target__(self):
+        return LinearTarget(self.components_)
 
     def get_params(self, deep=True):
         return {}

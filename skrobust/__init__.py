@@ -18,6 +18,7 @@ from ._knn_attack import (
 )
 from ._learner import RobustMetricLearner
 from ._mahalanobis import MahalanobisMetric, calibrate_threshold, mahalanobis_metric
+from ._target import KnnTarget, LinearTarget, MetricTarget, as_knn_target, as_target
 from .certificates import (
     MetricNorms,
     certified_radius,
@@ -40,12 +41,14 @@ __all__ = [
     "MaxMarginLP",
     "TargetedLineSearch",
     "CertifiedPairClassifier",
+    "KnnTarget",
+    "LinearTarget",
     "MahalanobisMetric",
-    "MarginPGD",
-    "MaxMarginLP",
     "MetricNorms",
+    "MetricTarget",
     "RobustMetricLearner",
-    "TargetedLineSearch",
+    "as_knn_target",
+    "as_target",
     "calibrate_threshold",
     "certified_radius",
     "inf_to_2_norm",

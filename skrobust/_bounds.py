@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from ._mahalanobis import MahalanobisMetric, mahalanobis_metric
+from ._target import LinearTarget, as_target, check_linear, resolve_threshold
 from ._validation import (
     check_eps,
     check_feature_range,
@@ -166,7 +166,7 @@ class MetricNorms:
     --------
     >>> import numpy as np
     >>> from skrobust import metric_norms, perturbed_distance_bounds
-    >>> from skrobust._mahalanobis import MahalanobisMetric
+    >>> from skrobust import MahalanobisMetric
     >>> norms = metric_norms(MahalanobisMetric(np.diag([3.0, 4.0]), np.zeros(2)))
     >>> round(norms.inf_to_2, 6), round(norms.spectral, 6)
     (5.0, 16.0)
@@ -188,17 +188,28 @@ class MetricNorms:
         """Number of input features, the columns of ``components``."""
         return self.components.shape[1]
 
+    def __skrobust_target__(self):
+        """The linear target of these norms (the model protocol).
+
+        Returns
+        -------
+        target : LinearTarget
+            ``components`` with ``threshold``.
+        """
+        return LinearTarget(self.components, threshold=self.threshold)
+
 
 def metric_norms(model, max_exact_features=MAX_EXACT_FEATURES):
     """Compute the :class:`MetricNorms` of a fitted Mahalanobis model.
 
     Parameters
     ----------
-    model : estimator, MahalanobisMetric or MetricNorms
-        Anything :func:`~skrobust.mahalanobis_metric` reads (a fitted skrobust,
+    model : estimator, LinearTarget or MetricNorms
+        Any linear model :func:`~skrobust.targets.as_target` reads (a fitted skrobust,
         metric-learn or scikit-learn NCA model, a ``FrozenEstimator``, a ``Pipeline`` of
-        affine scalers and a metric step, a :class:`~skrobust.CertifiedPairClassifier`). A
-        ``MetricNorms`` is returned as it is.
+        affine scalers and a metric step, a :class:`~skrobust.CertifiedPairClassifier`, a
+        :class:`~skrobust.targets.LinearTarget`). A ``MetricNorms`` is returned as it is;
+        a target keeps its norms, so passing the same target again does not recompute them.
     max_exact_features : int, default=16
         Passed to :func:`inf_to_2_norm`.
 
@@ -219,21 +230,36 @@ def metric_norms(model, max_exact_features=MAX_EXACT_FEATURES):
     """
     if isinstance(model, MetricNorms):
         return model
-    metric = model if isinstance(model, MahalanobisMetric) else mahalanobis_metric(model)
-    W = np.ascontiguousarray(metric.components, dtype=np.float64)
+    target = check_linear(
+        as_target(model), "The pair bounds", "the attack (AckMetricAttack) for an upper bound"
+    )
+    key = ("norms", max_exact_features)
+    cached = target._cache.get(key)
+    if cached is None:
+        cached = _norms_of(target.components, max_exact_features)
+        target._cache[key] = cached
+    if cached.threshold == target.threshold:
+        return cached
+    return MetricNorms(*(getattr(cached, f) for f in _NORM_FIELDS), target.threshold)
+
+
+_NORM_FIELDS = ("components", "inf_to_2", "inf_to_2_exact", "spectral", "frobenius")
+
+
+def _norms_of(components, max_exact_features):
+    """The :class:`MetricNorms` of ``W`` (without a threshold)."""
+    W = np.ascontiguousarray(components, dtype=np.float64)
     # Norms of W / scale, scaled back: squares of tiny entries would underflow to 0.
     scale = float(np.abs(W).max()) if W.size else 0.0
     if scale == 0.0:
-        return MetricNorms(W, 0.0, True, 0.0, 0.0, metric.threshold)
+        return MetricNorms(W, 0.0, True, 0.0, 0.0)
     unit = W / scale
     M = unit.T @ unit
     K, exact = inf_to_2_norm(unit, max_exact_features)
     spectral = float(np.linalg.norm(M, 2))
     frobenius = float(np.linalg.norm(M, "fro"))
     square = scale * scale * _ROUND_UP
-    return MetricNorms(
-        W, K * scale, exact, spectral * square, frobenius * square, metric.threshold
-    )
+    return MetricNorms(W, K * scale, exact, spectral * square, frobenius * square)
 
 
 # Pairs per block of the distance computation: the block's temporaries stay in cache and
@@ -358,7 +384,7 @@ def perturbed_distance_bounds(
     Parameters
     ----------
     model : fitted Mahalanobis model or MetricNorms
-        Anything :func:`~skrobust.mahalanobis_metric` reads, or the :class:`MetricNorms`
+        Any linear model :func:`~skrobust.targets.as_target` reads, or the :class:`MetricNorms`
         of one (precomputed by :func:`metric_norms`, to skip recomputing the norms).
     pairs : array-like of shape (n_pairs, 2, n_features)
         Clean pairs, inside the box.
@@ -392,7 +418,7 @@ def perturbed_distance_bounds(
     --------
     >>> import numpy as np
     >>> from skrobust import perturbed_distance_bounds
-    >>> from skrobust._mahalanobis import MahalanobisMetric
+    >>> from skrobust import MahalanobisMetric
     >>> identity = MahalanobisMetric(np.eye(1), np.zeros(1))
     >>> pairs = np.array([[[0.9], [0.1]]])
     >>> lower, upper = perturbed_distance_bounds(
@@ -450,24 +476,6 @@ def _radius_from_distances(D, threshold, inf_to_2, budget, slack=0.0):
     return radius
 
 
-def _resolve_threshold(norms, threshold):
-    if threshold is None:
-        if norms.threshold is None:
-            raise ValueError(
-                "threshold=None, and the model has no threshold of its own: pass a "
-                "threshold on the squared distance (for example from "
-                "skrobust.calibrate_threshold)."
-            )
-        return float(norms.threshold)
-    try:
-        threshold = float(threshold)
-    except (TypeError, ValueError):
-        raise TypeError(f"threshold must be a number or None, got {threshold!r}.") from None
-    if not np.isfinite(threshold):
-        raise ValueError(f"threshold must be finite, got {threshold!r}.")
-    return threshold
-
-
 def certified_radius(model, pairs, threshold=None, budget="shared"):
     """Per pair, a budget below which its predicted label provably cannot change.
 
@@ -487,7 +495,7 @@ def certified_radius(model, pairs, threshold=None, budget="shared"):
     Parameters
     ----------
     model : fitted Mahalanobis model or MetricNorms
-        Anything :func:`~skrobust.mahalanobis_metric` reads, or its :class:`MetricNorms`.
+        Any linear model :func:`~skrobust.targets.as_target` reads, or its :class:`MetricNorms`.
     pairs : array-like of shape (n_pairs, 2, n_features)
         Pairs to certify; any finite values (the triangle bound needs no box).
     threshold : float or None, default=None
@@ -508,7 +516,7 @@ def certified_radius(model, pairs, threshold=None, budget="shared"):
     --------
     >>> import numpy as np
     >>> from skrobust import certified_radius
-    >>> from skrobust._mahalanobis import MahalanobisMetric
+    >>> from skrobust import MahalanobisMetric
     >>> identity = MahalanobisMetric(np.eye(1), np.zeros(1))
     >>> pairs = np.array([[[0.0], [0.1]], [[0.0], [0.5]], [[0.0], [0.3]]])
     >>> np.round(certified_radius(identity, pairs, threshold=0.09), 6).tolist()
@@ -516,7 +524,7 @@ def certified_radius(model, pairs, threshold=None, budget="shared"):
     """
     budget = check_scalar_choice(budget, "budget", BUDGETS)
     norms = metric_norms(model)
-    threshold = _resolve_threshold(norms, threshold)
+    threshold = resolve_threshold(norms, threshold)
     D = checked_squared_distances(norms.components, pairs)
     slack = rounding_slack(pairs, norms.inf_to_2)
     return _radius_from_distances(D, threshold, norms.inf_to_2, budget, slack)
@@ -550,7 +558,7 @@ def certify_pairs(
     Parameters
     ----------
     model : fitted Mahalanobis model or MetricNorms
-        Anything :func:`~skrobust.mahalanobis_metric` reads, or its :class:`MetricNorms`.
+        Any linear model :func:`~skrobust.targets.as_target` reads, or its :class:`MetricNorms`.
     pairs : array-like of shape (n_pairs, 2, n_features)
         Clean pairs, inside the box.
     eps : float
@@ -570,7 +578,7 @@ def certify_pairs(
     --------
     >>> import numpy as np
     >>> from skrobust.certificates import certify_pairs
-    >>> from skrobust._mahalanobis import MahalanobisMetric
+    >>> from skrobust import MahalanobisMetric
     >>> identity = MahalanobisMetric(np.eye(1), np.zeros(1))
     >>> pairs = np.array([[[0.0], [0.1]], [[0.0], [0.5]], [[0.0], [0.3]]])
     >>> certify_pairs(identity, pairs, 0.1, threshold=0.09, bound="triangle").tolist()
@@ -587,7 +595,7 @@ def certify_pairs(
             "feature_range=None only bound='triangle' is valid, and bound='best' uses it."
         )
     norms = metric_norms(model)
-    threshold = _resolve_threshold(norms, threshold)
+    threshold = resolve_threshold(norms, threshold)
     D, lower, upper = distances_and_bounds(norms, pairs, eps_values, bound, budget, feature_range)
     slack = rounding_slack(pairs, norms.inf_to_2, float(eps_values[0]))
     return certify_from_bounds(D, lower[0], upper[0], threshold, slack)

@@ -11,12 +11,13 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
 from ._bounds import BOUNDS, BUDGETS
-from ._mahalanobis import (
-    best_threshold,
+from ._mahalanobis import best_threshold, threshold_ties
+from ._target import (
+    MetricTarget,
+    as_target,
+    check_linear,
     is_metric_learn_pair_learner,
-    mahalanobis_metric,
-    squared_pair_distances,
-    threshold_ties,
+    resolve_threshold,
 )
 from ._validation import check_feature_range, check_pair_labels, check_pairs
 from .certificates import certified_radius, certify_pairs, metric_norms
@@ -66,7 +67,7 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    estimator : estimator or None, default=None
+    estimator : estimator, MetricTarget or None, default=None
         The metric. ``None`` means skrobust's certified training,
         ``RobustMetricLearner(alpha=0.0, robust_eps=0.05)``: it trains the very bound this
         classifier certifies with, and its threshold ``gamma`` is where its hinge puts the
@@ -76,9 +77,10 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
         ``fit_pairs(pairs, y)`` (skrobust learners) or ``fit(pairs, y)`` (metric-learn's
         pair learners: ``ITML``, ``MMC``, ``SDML``). A fitted Mahalanobis model wrapped
         in :class:`~sklearn.frozen.FrozenEstimator` is used as it is (and survives
-        ``clone``, so ``GridSearchCV`` keeps it): any model
-        :func:`~skrobust.mahalanobis_metric` reads, including metric-learn's fitted pair
-        learners and pipelines of affine scalers and a metric step.
+        ``clone``, so ``GridSearchCV`` keeps it): any linear model
+        :func:`~skrobust.targets.as_target` reads, including metric-learn's fitted pair
+        learners and pipelines of affine scalers and a metric step. A metric given by its
+        matrix alone (:class:`~skrobust.targets.LinearTarget`) is used as it is too.
     threshold : float or None, default=None
         Threshold on the **squared** distance ``D``. ``None`` takes the model's own
         (a metric-learn pair learner's ``threshold_``, squared; a skrobust learner's
@@ -102,6 +104,8 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
         ``W`` in the raw input space (scalers of a pipeline composed in).
     threshold_ : float
         The threshold on the squared distance in use.
+    target_ : LinearTarget
+        The metric (see :func:`skrobust.targets.as_target`) with ``threshold_``.
     norms_ : MetricNorms
         The norms of ``W`` the certificates need, computed once.
     classes_ : ndarray of shape (2,)
@@ -137,10 +141,8 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
     True
     """
 
-    _skrobust_mahalanobis = True
-
     _parameter_constraints: dict = {
-        "estimator": [HasMethods(["fit"]), None],
+        "estimator": [HasMethods(["fit"]), MetricTarget, None],
         "threshold": [Interval(numbers.Real, None, None, closed="neither"), None],
         "eps": [Interval(numbers.Real, 0, None, closed="left")],
         "bound": [StrOptions(set(BOUNDS))],
@@ -191,22 +193,22 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
         pairs = check_pairs(pairs)
         y = check_pair_labels(y, len(pairs))
         self.estimator_ = self._fit_estimator(pairs, y)
-        metric = mahalanobis_metric(self.estimator_)
-        if metric.n_features != pairs.shape[2]:
+        target = as_target(self.estimator_)
+        check_linear(target, "CertifiedPairClassifier", "the attack (AckMetricAttack)")
+        if target.n_features != pairs.shape[2]:
             raise ValueError(
                 f"pairs have {pairs.shape[2]} features per point, but the estimator's "
-                f"metric expects {metric.n_features}."
+                f"metric expects {target.n_features}."
             )
-        self.components_ = metric.components
         self.n_features_in_ = pairs.shape[2]
         self.classes_ = np.array([-1, 1])
-        if self.threshold is not None:
-            self.threshold_ = float(self.threshold)
-        elif metric.threshold is not None:
-            self.threshold_ = float(metric.threshold)
+        if self.threshold is None and target.threshold is None:
+            self.threshold_ = best_threshold(target.squared_pair_distances(pairs), y)
         else:
-            self.threshold_ = best_threshold(metric.pair_distances(pairs), y)
-        self.norms_ = metric_norms(metric)
+            self.threshold_ = resolve_threshold(target, self.threshold)
+        self.target_ = target.with_threshold(self.threshold_)
+        self.components_ = target.components
+        self.norms_ = metric_norms(self.target_)
         return self
 
     def _fit_estimator(self, pairs, y):
@@ -215,7 +217,7 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
             from ._learner import BEST_DEFENCE, RobustMetricLearner
 
             estimator = RobustMetricLearner(**BEST_DEFENCE)
-        if isinstance(estimator, FrozenEstimator):
+        if isinstance(estimator, FrozenEstimator | MetricTarget):
             return estimator
         if hasattr(estimator, "fit_pairs"):
             return clone(estimator).fit_pairs(pairs, y)
@@ -231,7 +233,7 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
     def _distances(self, pairs):
         check_is_fitted(self)
         pairs = check_pairs(_check_dense_real(pairs), n_features=self.n_features_in_)
-        return squared_pair_distances(self.components_, pairs)
+        return self.target_.squared_pair_distances(pairs)
 
     def decision_function(self, pairs):
         """``threshold_ - D``: positive for pairs predicted similar, ``0`` for ties.
@@ -349,6 +351,14 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
         y = check_pair_labels(y, len(certified))
         return float(np.mean(certified & (self.predict(pairs) == y)))
 
-    def _mahalanobis_parts(self):
+    def __skrobust_target__(self):
+        """The fitted metric with ``threshold_``, for skrobust's attacks and certificates.
+
+        Returns
+        -------
+        target : MetricTarget
+            The estimator's target (see :func:`skrobust.targets.as_target`) with
+            ``threshold_`` as its threshold on the squared distance.
+        """
         check_is_fitted(self)
-        return self.components_, self.threshold_
+        return self.target_

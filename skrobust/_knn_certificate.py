@@ -60,18 +60,14 @@ import functools
 
 import numpy as np
 from scipy.spatial.distance import cdist, pdist, squareform
-from sklearn.neighbors import KNeighborsClassifier
-from sklearn.pipeline import Pipeline
-from sklearn.utils.validation import check_is_fitted
 
 from ._bounds import CERTIFICATE_RTOL, MAX_EXACT_FEATURES, metric_norms
-from ._mahalanobis import MahalanobisMetric, mahalanobis_metric, unwrap_frozen
+from ._target import LinearTarget, as_knn_target, check_linear
 from ._validation import (
     _as_finite_float_array,
     check_eps,
     check_feature_range,
     check_in_box,
-    check_knn_classifier,
     check_scalar_choice,
 )
 
@@ -95,30 +91,6 @@ _FULL_L1_REFERENCES = 4096
 
 # Float error of an expanded squared distance, relative to the squares it is made of.
 _EXPANSION_RTOL = 1e-12
-
-
-def _split_knn_pipeline(estimator):
-    """Return ``(metric, knn)`` of a fitted ``Pipeline(..., KNeighborsClassifier)``."""
-    estimator = unwrap_frozen(estimator)
-    if isinstance(estimator, KNeighborsClassifier):
-        knn, metric = estimator, None
-    elif isinstance(estimator, Pipeline) and isinstance(
-        unwrap_frozen(estimator.steps[-1][1]), KNeighborsClassifier
-    ):
-        knn = unwrap_frozen(estimator.steps[-1][1])
-        metric = mahalanobis_metric(estimator[:-1]) if len(estimator.steps) > 1 else None
-    else:
-        raise TypeError(
-            f"{type(estimator).__name__} is not a kNN classifier over a Mahalanobis metric: "
-            "expected a fitted Pipeline(metric step, KNeighborsClassifier) (affine scalers "
-            "may precede the metric step), or a KNeighborsClassifier on raw features."
-        )
-    check_is_fitted(knn)
-    check_knn_classifier(knn, "The kNN certificate")
-    if metric is None:
-        n = knn.n_features_in_
-        metric = MahalanobisMetric(np.eye(n), np.zeros(n))
-    return metric, knn
 
 
 def _certify_point(lower, upper, ref_classes, c, n_classes, k):
@@ -149,18 +121,23 @@ def _cached_inf_to_2(components_bytes, shape):
     """``metric_norms(W).inf_to_2`` for the ``W`` of these bytes: the sign-vector search
     costs seconds beyond 16 features, and tables certify one model many times."""
     W = np.frombuffer(components_bytes, dtype=np.float64).reshape(shape)
-    return metric_norms(MahalanobisMetric(W.copy(), np.zeros(shape[0]))).inf_to_2
+    return metric_norms(LinearTarget(W.copy())).inf_to_2
 
 
 class _KnnParts:
     """What every certificate of one fitted kNN needs, computed once."""
 
     def __init__(self, estimator):
-        self.metric, self.knn = _split_knn_pipeline(estimator)
-        self.references = np.asarray(self.knn._fit_X, dtype=np.float64)
-        self.ref_classes = np.asarray(self.knn._y)
-        self.k = min(self.knn.n_neighbors, self.references.shape[0])
-        self.n_classes = len(self.knn.classes_)
+        self.knn_target = as_knn_target(estimator)
+        self.metric = check_linear(
+            self.knn_target.target, "The kNN certificate", "the attack (CascadeKNNAttack)"
+        )
+        self.knn = self.knn_target.knn
+        self.predict = self.knn_target.predict
+        self.references = self.knn_target.references
+        self.ref_classes = self.knn_target.reference_labels
+        self.k = self.knn_target.n_neighbors
+        self.n_classes = self.knn_target.n_classes
         self.ref_sq = np.einsum("ij,ij->i", self.references, self.references)
         self.P = 2.0 * self.references @ self.metric.components
         self._inf_to_2 = None
@@ -548,7 +525,7 @@ def certified_knn_accuracy(estimator, X, y, eps, *, method="pairwise", feature_r
     y = np.asarray(y)
     if y.shape != certified.shape:
         raise ValueError(f"y must have shape {certified.shape}, got {y.shape}.")
-    return float(np.mean(certified & (estimator.predict(X) == y)))
+    return float(np.mean(certified & (as_knn_target(estimator).predict(X) == y)))
 
 
 def make_certified_scorer(eps=0.1, *, method="pairwise", feature_range=None):

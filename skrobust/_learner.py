@@ -27,6 +27,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from ._loss_kernels import hinge_slopes_tile
 from ._mahalanobis import squared_pair_distances
 from ._margin_loss import MinedMarginObjective
+from ._target import LinearTarget
 from ._validation import check_pair_labels, check_pairs
 
 # skrobust's defence: certified training of the triangle bound. robust_eps = 0.05 was chosen
@@ -370,8 +371,6 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     True
     """
 
-    _skrobust_mahalanobis = True
-
     _parameter_constraints = {
         "n_components": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "gamma": [Interval(numbers.Real, 0, None, closed="neither")],
@@ -623,9 +622,16 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         """
         return -self.pair_distance(pairs)
 
-    def _mahalanobis_parts(self):
+    def __skrobust_target__(self):
+        """The fitted metric for skrobust's attacks and certificates (the model protocol).
+
+        Returns
+        -------
+        target : LinearTarget
+            ``components_``, with ``gamma`` as the threshold on the squared distance.
+        """
         check_is_fitted(self)
-        return self.components_, float(self.gamma)
+        return LinearTarget(self.components_, threshold=float(self.gamma))
 
     @property
     def _n_features_out(self):

@@ -41,6 +41,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from ._target import LinearTarget
 from ._validation import check_feature_range
 
 __all__ = [
@@ -95,8 +96,6 @@ class FixedMetric(TransformerMixin, BaseEstimator):
     >>> metric.pair_distances(np.array([[[0.5, 0.0], [0.0, 3.0]]])).tolist(), metric.threshold
     ([1.0], 1.0)
     """
-
-    _skrobust_mahalanobis = True
 
     def __init__(self, components, threshold=None):
         self.components = components
@@ -187,9 +186,15 @@ class FixedMetric(TransformerMixin, BaseEstimator):
     def __sklearn_is_fitted__(self):
         return True
 
-    def _mahalanobis_parts(self):
-        threshold = None if self.threshold is None else float(self.threshold)
-        return self.components_, threshold
+    def __skrobust_target__(self):
+        """The metric for skrobust's attacks and certificates (the model protocol).
+
+        Returns
+        -------
+        target : LinearTarget
+            ``W`` and ``threshold``.
+        """
+        return LinearTarget(self.components_, threshold=self.threshold)
 
 
 def _count(draw, value, low, high):
