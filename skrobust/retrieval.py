@@ -1,4 +1,4 @@
-"""Retrieval metrics of an embedding, natural and under attack, and the batch metric losses.
+"""Retrieval metrics of an embedding, natural and under attack.
 
 How the deep-metric-learning papers (RML, TLA, adversarial deep metric learning) measure a
 metric: every query ranks a gallery by the learned distance.
@@ -22,10 +22,8 @@ metric: every query ranks a gallery by the learned distance.
 - :func:`retrieval_scores` and :func:`make_retrieval_scorer`: all of it at once, for a
   fitted model or in ``GridSearchCV``.
 
-The batch losses the adversarial-training defences train with are here too
-(:func:`triplet_loss`, :func:`contrastive_loss`, :func:`angular_loss`, and
-:func:`semi_hard_triplets` to mine a mini-batch): each returns the mean loss over triplets
-of embeddings and its gradient with respect to each role's embeddings.
+Any model :func:`skrobust.targets.as_target` reads is measured (linear or a network), and a
+``Pipeline`` ending with a ``KNeighborsClassifier`` through its metric.
 """
 
 import numbers
@@ -38,54 +36,29 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 
-from ._batch_losses import (
-    angular_loss,
-    contrastive_loss,
-    semi_hard_triplets,
-    triplet_loss,
-)
-from ._mahalanobis import mahalanobis_metric, unwrap_frozen
+from ._target import as_target, unwrap_frozen
 from ._validation import _as_finite_float_array, check_feature_range, check_in_box
 
 __all__ = [
-    "angular_loss",
-    "contrastive_loss",
     "make_retrieval_scorer",
     "nmi_score",
     "recall_at_k",
     "retrieval_attack",
     "retrieval_scores",
-    "semi_hard_triplets",
-    "triplet_loss",
 ]
 
 # Queries ranked at once: bounds the memory of a (queries x gallery) distance block.
 _QUERY_BLOCK = 1024
 
 
-class _LinearEmbedding:
-    """The embedding of a linear model, with its vector-Jacobian product."""
-
-    def __init__(self, metric):
-        self.components = metric.components
-        self.bias = metric.bias
-        self.n_features = metric.components.shape[1]
-
-    def embed(self, X):
-        return X @ self.components.T + self.bias
-
-    def vjp(self, X, G):
-        return G @ self.components
-
-
 def _retrieval_model(estimator):
-    """The embedding of a fitted model (a ``Pipeline`` may end with a kNN classifier)."""
+    """The target of a fitted model (a ``Pipeline`` may end with a kNN classifier)."""
     model = unwrap_frozen(estimator)
     if isinstance(model, Pipeline) and isinstance(
         unwrap_frozen(model.steps[-1][1]), KNeighborsClassifier
     ):
         model = model[:-1]
-    return _LinearEmbedding(mahalanobis_metric(model))
+    return as_target(model)
 
 
 def _check_labels(y, n, name="y"):
@@ -351,9 +324,9 @@ def retrieval_attack(estimator, X, y, *, eps, step_size=None, max_iter=5, query=
     Parameters
     ----------
     estimator : fitted model
-        A metric model (a skrobust learner, a metric-learn Mahalanobis learner, scikit-learn's
-        ``NeighborhoodComponentsAnalysis``, a ``FrozenEstimator`` of one, or a ``Pipeline`` of
-        affine scalers and one, optionally ending with a ``KNeighborsClassifier``).
+        Anything :func:`skrobust.targets.as_target` reads (a linear metric, a network, a
+        ``MetricTarget``, a ``FrozenEstimator`` of one, a ``Pipeline`` of affine scalers and
+        one), or such a ``Pipeline`` ending with a ``KNeighborsClassifier``.
     X : array-like of shape (n_samples, n_features)
         The evaluation points, queries and gallery.
     y : array-like of shape (n_samples,)

@@ -1,121 +1,86 @@
-"""Batch metric losses on embeddings and semi-hard mining: values, gradients, documented
-negatives."""
+"""The angular loss (value, gradient) and semi-hard mining (the documented negatives)."""
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skrobust.retrieval import (
-    angular_loss,
-    contrastive_loss,
-    semi_hard_triplets,
-    triplet_loss,
-)
-
-LOSSES = {
-    "triplet": (triplet_loss, {"margin": 1.5}),
-    "contrastive": (contrastive_loss, {"margin": 2.0}),
-    "angular": (angular_loss, {"angle": 40.0}),
-}
+from skrobust._training import Batch
+from skrobust.losses import AngularLoss, semi_hard_triplets
 
 
-def _reference_loss(name, a, p, n, param):
-    """One triplet at a time, straight from the formulas of the module docstring."""
-    if name == "triplet":
-        return max(0.0, np.sum((a - p) ** 2) - np.sum((a - n) ** 2) + param["margin"])
-    if name == "contrastive":
-        gap = max(0.0, np.sqrt(param["margin"]) - np.linalg.norm(a - n))
-        return (np.sum((a - p) ** 2) + gap**2) / 2.0
-    t = np.tan(np.radians(param["angle"])) ** 2
+def _reference_angular(a, p, n, angle):
+    """One triplet, straight from Wang et al.'s formula on unit vectors."""
+    t = np.tan(np.radians(angle)) ** 2
     a, p, n = (v / np.linalg.norm(v) for v in (a, p, n))
-    f = 4.0 * t * (a + p) @ n - 2.0 * (1.0 + t) * a @ p
-    return np.log1p(np.exp(f))
+    return np.log1p(np.exp(4.0 * t * (a + p) @ n - 2.0 * (1.0 + t) * a @ p))
 
 
-def _triplet_embeddings(seed, n=7, m=3):
+def _triplet_batch(seed, n_points=8, n_triplets=6, m=3):
+    """Embeddings of a batch and triplets sharing rows (a point in several roles)."""
     rng = np.random.default_rng(seed)
-    return tuple(rng.standard_normal((n, m)) for _ in range(3))
+    E = rng.standard_normal((n_points, m))
+    tuples = np.array([rng.choice(n_points, 3, replace=False) for _ in range(n_triplets)])
+    return E, Batch(E, tuples=tuples)
 
 
-@pytest.mark.parametrize("name", LOSSES)
-def test_loss_value_is_the_mean_of_the_per_triplet_formula(name):
-    loss_fn, param = LOSSES[name]
-    E = _triplet_embeddings(1)
-    expected = np.mean([_reference_loss(name, *rows, param) for rows in zip(*E, strict=True)])
-    assert loss_fn(*E, **param)[0] == pytest.approx(expected, rel=1e-12)
+def test_angular_loss_is_the_mean_of_the_per_triplet_formula():
+    E, batch = _triplet_batch(1)
+    expected = np.mean([_reference_angular(*E[t], 40.0) for t in batch.tuples])
+    assert AngularLoss(angle=40.0)(E, batch)[0] == pytest.approx(expected, rel=1e-12)
 
 
-@pytest.mark.parametrize("name", LOSSES)
 @pytest.mark.parametrize("seed", range(3))
-def test_gradient_of_every_role_matches_finite_differences(name, seed):
-    loss_fn, param = LOSSES[name]
-    E = _triplet_embeddings(seed)
-    _, grads = loss_fn(*E, **param)
+@pytest.mark.parametrize("angle", [30.0, 50.0])
+def test_angular_gradient_matches_finite_differences(seed, angle):
+    E, batch = _triplet_batch(seed)
+    loss = AngularLoss(angle=angle)
+    _, grad = loss(E, batch)
     h = 1e-6
-    for role in range(3):
-        numeric = np.zeros_like(E[role])
-        for index in np.ndindex(E[role].shape):
-            plus = [e.copy() for e in E]
-            minus = [e.copy() for e in E]
-            plus[role][index] += h
-            minus[role][index] -= h
-            numeric[index] = (loss_fn(*plus, **param)[0] - loss_fn(*minus, **param)[0]) / (2 * h)
-        np.testing.assert_allclose(grads[role], numeric, atol=1e-6, err_msg=f"role {role}")
-
-
-def test_triplet_and_contrastive_gradients_cover_active_and_inactive_terms():
-    # Triplet 0 satisfies the margin (no gradient); triplet 1 violates it.
-    a = np.array([[0.0, 0.0], [0.0, 0.0]])
-    p = np.array([[0.1, 0.0], [1.0, 0.0]])
-    n = np.array([[3.0, 0.0], [0.0, 0.5]])
-    loss, (ga, gp, gn) = triplet_loss(a, p, n, margin=1.0)
-    assert loss == pytest.approx((1.0 - 0.25 + 1.0) / 2)
-    assert not ga[0].any() and not gp[0].any() and not gn[0].any()
-    np.testing.assert_allclose(gn[1], [0.0, -0.5])  # 2 (a - n) / 2
-    # Contrastive: negative 0 is beyond sqrt(margin) = 1, negative 1 inside it.
-    loss, (_, _, gn) = contrastive_loss(a, p, n, margin=1.0)
-    assert loss == pytest.approx((0.01 + 1.0 + 0.25) / 4)
-    assert not gn[0].any()
-    np.testing.assert_allclose(gn[1], [0.0, -0.25])  # -(1 - 0.5) n / |n| / 2
+    numeric = np.zeros_like(E)
+    for index in np.ndindex(E.shape):
+        step = np.zeros_like(E)
+        step[index] = h
+        numeric[index] = (loss(E + step, batch)[0] - loss(E - step, batch)[0]) / (2 * h)
+    np.testing.assert_allclose(grad, numeric, atol=1e-7)
 
 
 def test_angular_loss_sees_directions_only():
-    E = _triplet_embeddings(4)
-    loss, grads = angular_loss(*E)
-    scaled, scaled_grads = angular_loss(*(3.0 * e for e in E))
+    E, batch = _triplet_batch(4)
+    loss, grad = AngularLoss()(E, batch)
+    scaled, scaled_grad = AngularLoss()(3.0 * E, batch)
     assert scaled == pytest.approx(loss, rel=1e-12)
-    # Gradients scale as 1 / scale, and are orthogonal to the embedding.
-    for e, g, g3 in zip(E, grads, scaled_grads, strict=True):
-        np.testing.assert_allclose(g3, g / 3.0, atol=1e-12)
-        np.testing.assert_allclose(np.einsum("ij,ij->i", e, g), 0.0, atol=1e-12)
+    # The gradient scales as 1 / scale and is orthogonal to each embedding.
+    np.testing.assert_allclose(scaled_grad, grad / 3.0, atol=1e-12)
+    np.testing.assert_allclose(np.einsum("ij,ij->i", E, grad), 0.0, atol=1e-12)
+
+
+def test_angular_loss_prefers_a_negative_on_the_far_side():
+    a, p = np.array([1.0, 0.0]), np.array([1.0, 0.1])
+    E = np.array([a, p, -a, 0.9 * a + 0.2])
+    far = AngularLoss()(E, Batch(E, tuples=np.array([[0, 1, 2]])))[0]
+    near = AngularLoss()(E, Batch(E, tuples=np.array([[0, 1, 3]])))[0]
+    assert far < near
 
 
 def test_a_zero_embedding_gets_a_zero_gradient_not_nan():
-    a = np.zeros((1, 2))
-    p, n = np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])
-    for loss_fn in (angular_loss, contrastive_loss):
-        loss, grads = loss_fn(a, p, a.copy())
-        assert np.isfinite(loss) and all(np.all(np.isfinite(g)) for g in grads)
-    _, (ga, _, _) = angular_loss(a, p, n)
-    assert not ga.any()
+    E = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    loss, grad = AngularLoss()(E, Batch(E, tuples=np.array([[0, 1, 2]])))
+    assert np.isfinite(loss) and np.all(np.isfinite(grad))
+    assert not grad[0].any()
 
 
-@pytest.mark.parametrize("name", LOSSES)
-def test_no_triplets_cost_nothing(name):
-    loss_fn, param = LOSSES[name]
-    empty = np.zeros((0, 3))
-    loss, grads = loss_fn(empty, empty, empty, **param)
-    assert loss == 0.0 and all(g.shape == (0, 3) for g in grads)
+def test_angular_loss_needs_triplets_and_costs_nothing_without_any():
+    E = np.zeros((0, 2))
+    assert AngularLoss()(E, Batch(E, tuples=np.zeros((0, 3), dtype=int)))[0] == 0.0
+    with pytest.raises(ValueError, match="triplets"):
+        AngularLoss()(np.ones((2, 2)), Batch(np.ones((2, 2)), y=np.array([0, 1])))
 
 
-def test_losses_do_not_modify_their_inputs():
-    E = _triplet_embeddings(5)
-    copies = [e.copy() for e in E]
-    for loss_fn, param in LOSSES.values():
-        loss_fn(*E, **param)
-    for e, c in zip(E, copies, strict=True):
-        np.testing.assert_array_equal(e, c)
+def test_angular_loss_validates_its_angle():
+    E, batch = _triplet_batch(0)
+    with pytest.raises(ValueError, match="angle"):
+        AngularLoss(angle=90.0)._validate_params()
 
 
 # -- semi-hard mining --------------------------------------------------------------------
@@ -219,3 +184,21 @@ def test_a_negative_as_far_as_the_positive_is_not_semi_hard():
     E = np.array([[0.0], [2.0], [-2.0], [3.0]])
     triplets = semi_hard_triplets(E, E, [0, 0, 1, 1])
     assert triplets[(triplets[:, 0] == 0)].tolist() == [[0, 1, 3]]
+
+
+def test_given_positives_pick_one_triplet_per_anchor():
+    E = np.array([[0.0], [1.0], [0.4], [3.0], [2.0]])
+    y = np.array([0, 0, 1, 1, 1])
+    # Anchor 0, positive 1 (D 1): negatives 2 (0.16), 4 (4), 3 (9) -> 4. Anchor 1,
+    # positive 0 (D 1): 4 (D 1) ties with the positive, so 3 (D 4). Anchor 2's positive is
+    # 4 (D 2.56): negatives 0 (0.16) and 1 (0.36) are closer -> the farthest, 1. Anchor 3
+    # skipped (-1). Anchor 4, positive 3 (D 1): 1 (D 1) ties, so 0 (D 4).
+    triplets = semi_hard_triplets(E, E, y, positives=[1, 0, 4, -1, 3])
+    assert triplets.tolist() == [[0, 1, 4], [1, 0, 3], [2, 4, 1], [4, 3, 0]]
+
+
+@pytest.mark.parametrize("positives", [[1, 0, 0, -1], [0, 0, 3, 2], [1, 0, 3], [1, 0, 3, 9]])
+def test_positives_must_be_other_points_of_the_class(positives):
+    E = np.arange(4.0)[:, None]
+    with pytest.raises(ValueError, match="positives"):
+        semi_hard_triplets(E, E, [0, 0, 1, 1], positives=np.array(positives))
