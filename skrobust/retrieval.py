@@ -36,6 +36,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 
+from ._retrieval_attack import query_blocks, query_distances, retrieval_pgd
 from ._target import as_target, unwrap_frozen
 from ._validation import _as_finite_float_array, check_feature_range, check_in_box
 
@@ -46,9 +47,6 @@ __all__ = [
     "retrieval_attack",
     "retrieval_scores",
 ]
-
-# Queries ranked at once: bounds the memory of a (queries x gallery) distance block.
-_QUERY_BLOCK = 1024
 
 
 def _retrieval_model(estimator):
@@ -110,40 +108,6 @@ def _self_index(query, gallery):
     position = np.full(max(query.max(), gallery.max()) + 1, -1, dtype=np.int64)
     position[gallery] = np.arange(len(gallery))
     return position[query]
-
-
-def _blocks(n):
-    for start in range(0, n, _QUERY_BLOCK):
-        yield slice(start, min(start + _QUERY_BLOCK, n))
-
-
-def _query_distances(Eq, Eg, yq, yg, self_index):
-    """Squared distances of a block of queries to the gallery, the query's own point set to
-    NaN, and the mask of gallery points of each query's class."""
-    D = np.einsum("ij,ij->i", Eq, Eq)[:, None] + np.einsum("ij,ij->i", Eg, Eg)[None, :]
-    D -= 2.0 * (Eq @ Eg.T)
-    np.maximum(D, 0.0, out=D)
-    rows = np.flatnonzero(self_index >= 0)
-    D[rows, self_index[rows]] = np.nan
-    return D, yq[:, np.newaxis] == yg[np.newaxis, :]
-
-
-def _nearest_positive_negative(Eq, Eg, yq, yg, self_index):
-    """Per query: its nearest positive and nearest negative in the gallery (-1 if none) and
-    their squared distances (inf if none). The query's own point is neither."""
-    n = len(Eq)
-    pos, neg = np.full(n, -1), np.full(n, -1)
-    d_pos, d_neg = np.full(n, np.inf), np.full(n, np.inf)
-    for block in _blocks(n):
-        D, same = _query_distances(Eq[block], Eg, yq[block], yg, self_index[block])
-        valid = ~np.isnan(D)
-        for index, dist, mask in ((pos, d_pos, same & valid), (neg, d_neg, ~same & valid)):
-            masked = np.where(mask, D, np.inf)
-            best = np.argmin(masked, axis=1)
-            found = mask.any(axis=1)
-            index[block] = np.where(found, best, -1)
-            dist[block] = np.where(found, masked[np.arange(len(best)), best], np.inf)
-    return pos, neg, d_pos, d_neg
 
 
 def _missing_positives(yq, yg, self_index):
@@ -229,8 +193,8 @@ def _recall(Eq, yq, Eg, yg, self_index, ks, scalar):
             "undefined. Drop them or add points of their class to the gallery."
         )
     ahead = np.empty(len(Eq), dtype=np.int64)
-    for block in _blocks(len(Eq)):
-        D, same = _query_distances(Eq[block], Eg, yq[block], yg, self_index[block])
+    for block in query_blocks(len(Eq)):
+        D, same = query_distances(Eq[block], Eg, yq[block], yg, self_index[block])
         valid = ~np.isnan(D)
         d_pos = np.min(np.where(same & valid, D, np.inf), axis=1)
         ahead[block] = np.sum(~same & valid & (D <= d_pos[:, np.newaxis]), axis=1)
@@ -289,28 +253,6 @@ def _check_attack_budget(eps, step_size, max_iter):
     if not (isinstance(step_size, numbers.Real) and np.isfinite(step_size) and step_size > 0):
         raise ValueError(f"step_size must be a finite number > 0 or None, got {step_size!r}.")
     return float(step_size)
-
-
-def _pgd_queries(model, Xq, yq, Eg, yg, self_index, eps, step_size, max_iter, box):
-    """PGD on the retrieval loss (module docstring); the best iterate of each query."""
-    lo, hi = Xq - eps, Xq + eps
-    if box is not None:
-        lo, hi = np.maximum(lo, box[0]), np.minimum(hi, box[1])
-    X = Xq.copy()
-    best, best_loss = X.copy(), np.full(len(X), -np.inf)
-    for it in range(max_iter + 1):
-        pos, neg, d_pos, d_neg = _nearest_positive_negative(model.embed(X), Eg, yq, yg, self_index)
-        # No negative in the gallery: nothing to attack (the loss stays -inf).
-        loss = np.where(neg >= 0, d_pos - d_neg, -np.inf)
-        better = loss > best_loss
-        best[better], best_loss[better] = X[better], loss[better]
-        if it == max_iter:
-            break
-        movable = neg >= 0
-        G = np.zeros((len(X), Eg.shape[1]))
-        G[movable] = 2.0 * (Eg[neg[movable]] - Eg[pos[movable]])
-        X = np.clip(X + step_size * np.sign(model.vjp(X, G)), lo, hi)
-    return best
 
 
 def retrieval_attack(estimator, X, y, *, eps, step_size=None, max_iter=5, query=None,
@@ -372,7 +314,7 @@ def retrieval_attack(estimator, X, y, *, eps, step_size=None, max_iter=5, query=
     self_index = _self_index(query, gallery)
     if eps == 0:
         return X[query].copy()
-    return _pgd_queries(
+    return retrieval_pgd(
         model, X[query], y[query], model.embed(X[gallery]), y[gallery], self_index,
         float(eps), step_size, max_iter, box,
     )  # fmt: skip

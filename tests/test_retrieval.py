@@ -253,3 +253,13 @@ def test_scorers_in_cross_validation_and_grid_search():
 def test_scorer_refuses_unknown_metrics(metric):
     with pytest.raises(ValueError, match="metric must be"):
         make_retrieval_scorer(metric)
+
+
+def test_a_query_without_a_positive_or_negative_does_not_move():
+    # Query 2 is alone in class 1 (no positive); the gallery of query 0 lacks class 1 rows
+    # other than 2, which is fine, but query 3's class 2 has no other point either.
+    X = np.array([[0.1], [0.2], [0.5], [0.9]])
+    y = np.array([0, 0, 1, 2])
+    X_adv = retrieval_attack(FixedMetric(np.eye(1)).fit(), X, y, eps=0.1)
+    np.testing.assert_array_equal(X_adv[2:], X[2:])
+    assert X_adv[0, 0] != X[0, 0]
