@@ -256,8 +256,8 @@ def test_scorer_refuses_unknown_metrics(metric):
 
 
 def test_a_query_without_a_positive_or_negative_does_not_move():
-    # Query 2 is alone in class 1 (no positive); the gallery of query 0 lacks class 1 rows
-    # other than 2, which is fine, but query 3's class 2 has no other point either.
+    # Points 2 and 3 are alone in their classes: as queries they have no positive, so no
+    # loss, and stay where they are. Query 0 has both and moves.
     X = np.array([[0.1], [0.2], [0.5], [0.9]])
     y = np.array([0, 0, 1, 2])
     X_adv = retrieval_attack(FixedMetric(np.eye(1)).fit(), X, y, eps=0.1)
