@@ -18,6 +18,7 @@ from ._knn_attack import (
 )
 from ._learner import RobustMetricLearner
 from ._mahalanobis import MahalanobisMetric, calibrate_threshold, mahalanobis_metric
+from ._network_learner import ReluMetricLearner
 from ._target import KnnTarget, LinearTarget, MetricTarget, as_knn_target, as_target
 from .certificates import (
     MetricNorms,
@@ -46,6 +47,7 @@ __all__ = [
     "MahalanobisMetric",
     "MetricNorms",
     "MetricTarget",
+    "ReluMetricLearner",
     "RobustMetricLearner",
     "as_knn_target",
     "as_target",

@@ -15,7 +15,7 @@ pay here: the products dominate, and the masks are one vectorised multiply each.
 import numpy as np
 from sklearn.utils import check_random_state
 
-__all__ = ["ReluNetwork", "relu_forward", "relu_vjp"]
+__all__ = ["ReluNetwork", "ReluNetworkTarget", "relu_forward", "relu_vjp"]
 
 
 def relu_forward(layers, X, keep=False):
@@ -204,3 +204,65 @@ class ReluNetwork:
         """Copy ``values`` (as from :meth:`copy_parameters`) into :attr:`parameters`."""
         for p, v in zip(self.parameters, values, strict=True):
             p[...] = v
+
+
+class ReluNetworkTarget:
+    """A fitted ReLU network as skrobust's attacks and certificates see it.
+
+    Parameters
+    ----------
+    layers : sequence of (W, b)
+        The network in the caller's raw input space (affine scalers composed into the
+        first layer); copied and made read-only.
+    threshold : float or None, default=None
+        The model's own threshold on the squared distance ``D``, or ``None``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrobust._network import ReluNetworkTarget
+    >>> target = ReluNetworkTarget([(np.eye(2), np.zeros(2)), (np.ones((1, 2)), np.zeros(1))])
+    >>> target.embed(np.array([[1.0, -1.0]])).tolist()
+    [[1.0]]
+    >>> target.squared_pair_distances(np.array([[[1.0, 1.0], [0.0, 0.0]]])).tolist()
+    [4.0]
+    """
+
+    is_linear = False
+
+    def __init__(self, layers, threshold=None):
+        frozen = []
+        for W, b in layers:
+            W, b = np.array(W, dtype=np.float64), np.array(b, dtype=np.float64)
+            W.flags.writeable = b.flags.writeable = False
+            frozen.append((W, b))
+        self.layers = tuple(frozen)
+        self.threshold = None if threshold is None else float(threshold)
+
+    @property
+    def n_features(self):
+        """Input dimension ``d``."""
+        return self.layers[0][0].shape[1]
+
+    @property
+    def n_components(self):
+        """Embedding dimension."""
+        return self.layers[-1][0].shape[0]
+
+    def embed(self, X):
+        """``f(X)``: ``(n, d) -> (n, n_components)``."""
+        return relu_forward(self.layers, np.asarray(X, dtype=np.float64))
+
+    def vjp(self, X, G):
+        """Row ``i``: ``J_f(x_i)^T G_i`` (eq. 10-11)."""
+        return relu_vjp(self.layers, np.asarray(X, dtype=np.float64), G)
+
+    def squared_distances(self, A, B):
+        """Rowwise ``||f(a_i) - f(b_i)||^2``, shape ``(n,)``."""
+        U = self.embed(A) - self.embed(B)
+        return np.einsum("ij,ij->i", U, U)
+
+    def squared_pair_distances(self, pairs):
+        """``D`` of pairs ``(n, 2, d)``, shape ``(n,)``."""
+        pairs = np.asarray(pairs, dtype=np.float64)
+        return self.squared_distances(pairs[:, 0], pairs[:, 1])
