@@ -24,6 +24,8 @@ from ._mahalanobis import (
     mahalanobis_metric,
     unwrap_frozen,
 )
+from ._network_attack import attack_pairs
+from ._target import as_target
 from ._validation import (
     check_eps,
     check_feature_range,
@@ -365,17 +367,20 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
             n_knn = knn.n_features_in_
             self.metric_ = MahalanobisMetric(np.eye(n_knn), np.zeros(n_knn))
         else:
-            self.metric_ = mahalanobis_metric(metric_part)
+            target = as_target(metric_part)
+            self.metric_ = mahalanobis_metric(target) if target.is_linear else target
         n_features = self.metric_.n_features
         if n_seen is not None and n_seen != n_features:
             raise ValueError(f"X has {n_seen} features, but the model expects {n_features}.")
         self.n_features_in_ = n_features
-        W = self.metric_.components
-        # Z @ M costs n d^2, (Z @ W.T) @ W costs 2 n d k: keep the cheaper.
-        self._M = np.ascontiguousarray(W.T @ W) if 2 * W.shape[0] >= W.shape[1] else None
-        # Largest eigenvalue of M: the curvature bound of the shared-budget re-split.
-        reshare = self.mode == "pairs" and self.budget == "shared"
-        self._lam_max = float(np.linalg.norm(W, 2) ** 2) if reshare and W.size else 0.0
+        self._M, self._lam_max = None, 0.0
+        if self.metric_.is_linear:
+            W = self.metric_.components
+            # Z @ M costs n d^2, (Z @ W.T) @ W costs 2 n d k: keep the cheaper.
+            self._M = np.ascontiguousarray(W.T @ W) if 2 * W.shape[0] >= W.shape[1] else None
+            # Largest eigenvalue of M: the curvature bound of the shared-budget re-split.
+            reshare = self.mode == "pairs" and self.budget == "shared"
+            self._lam_max = float(np.linalg.norm(W, 2) ** 2) if reshare and W.size else 0.0
 
         self.threshold_ = None
         self.classifier_ = None
@@ -474,6 +479,12 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
             return np.matmul(Z @ W.T, W, out=out)
         return np.matmul(Z, self._M, out=out)
 
+    def _triplet_thresholds(self, X):
+        """``D(anchor, negative)`` of each triplet: the positive must get farther."""
+        if self.metric_.is_linear:
+            return self._distances(X[:, 0, :] - X[:, 2, :])
+        return self.metric_.squared_distances(X[:, 0, :], X[:, 2, :])
+
     def _distances(self, Z):
         """``D = z^T M z`` of each row of ``Z``, the same formula the step kernel uses."""
         return _rowdot(Z, self._gram(Z)) if len(Z) else np.zeros(0)
@@ -498,7 +509,7 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
         triplets = self.mode == "triplets"
         n = X.shape[0]
         if triplets:
-            thresholds = self._distances(X[:, 0, :] - X[:, 2, :])
+            thresholds = self._triplet_thresholds(X)
             negatives = X[:, 2:, :]
             X = np.ascontiguousarray(X[:, :2, :])
         else:
@@ -538,8 +549,10 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
                     D_after[e, idx[won]] = D_run[won]
             if D_before is None:
                 D_before = D0
-        if D_before is None:
+        if D_before is None and self.metric_.is_linear:
             D_before = self._distances(X[:, 0, :] - X[:, 1, :])
+        elif D_before is None:
+            D_before = self.metric_.squared_distances(X[:, 0, :], X[:, 1, :])
         unchanged = np.isnan(D_after)
         D_after[unchanged] = np.broadcast_to(D_before, D_after.shape)[unchanged]
         before = D_before > thresholds
@@ -562,7 +575,8 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
         )
 
     def _attack_chunk(self, X, thresholds, eps, triplets, out, buffers, box, rng=None):
-        """Attack one chunk of pairs (or (anchor, positive) of triplets).
+        """Attack one chunk of pairs (or (anchor, positive) of triplets): the linear
+        kernels, or for a nonlinear target eq. (6) with its gradients (eq. 10-11).
 
         Writes the adversarial pairs to ``out``; returns ``D`` of the clean pairs and ``D``
         of the returned ones (``z^T M z`` of ``z = x_i - x_j``, the formula of the step
@@ -570,6 +584,14 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
         With ``rng``, a restart: the clean pairs are only evaluated (their prediction sets
         the direction, and they stay the fallback), and the steps start from a random point.
         """
+        if not self.metric_.is_linear:
+            moving = (False, True) if triplets else (True, True)
+            shared = not triplets and self.budget == "shared"
+            D_clean, D_best, out[...] = attack_pairs(
+                self.metric_, X, thresholds, eps, shared, moving, self.step_size,
+                self.max_iter, box, rng,
+            )  # fmt: skip
+            return D_clean, D_best
         lo, hi = box if box is not None else (-np.inf, np.inf)
         if triplets:
             eps_i, eps_j, step = 0.0, eps, self.step_size
@@ -657,12 +679,11 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
     def _attack_knn(self, X, y, eps_values, box):
         knn = self.classifier_
         metric = self.metric_
-        W = metric.components
         E_ref = np.ascontiguousarray(knn._fit_X, dtype=np.float64)
-        if E_ref.shape[1] != W.shape[0]:
+        if E_ref.shape[1] != metric.n_components:
             raise ValueError(
                 f"The classifier's references have {E_ref.shape[1]} features, but the metric "
-                f"embeds into {W.shape[0]}."
+                f"embeds into {metric.n_components}."
             )
         ref_labels = np.asarray(knn._y, dtype=np.int64)
         classes = knn.classes_
@@ -726,9 +747,10 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
         self, X0, y_idx, eps, E_ref, sq_ref, ref_labels, n_classes, n_threads, box, rng=None
     ):
         """Eq. (23) on one chunk of points; return the adversarial points. With ``rng``, a
-        restart from a point drawn uniformly within the budget and the box."""
-        W = self.metric_.components
-        bias = self.metric_.bias
+        restart from a point drawn uniformly within the budget and the box. The gradient in
+        the embedding, ``H``, is pulled back to the input by the target's VJP (``H W`` for a
+        linear metric; eq. 10 for a network)."""
+        metric = self.metric_
         X_lo, X_hi = X0 - eps, X0 + eps
         if box is not None:
             np.maximum(X_lo, box[0], out=X_lo)
@@ -743,10 +765,10 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
         best_count = np.empty(n, dtype=np.int64)
         best_loss = np.empty(n)
         done = np.zeros(n, dtype=np.uint8)
-        H = np.empty((n, W.shape[0]))
+        H = np.empty((n, metric.n_components))
         n_vote = self.classifier_.n_neighbors
         for r in range(self.max_iter + 1):
-            E = X @ W.T + bias
+            E = metric.embed(X)
             dist = E @ E_ref.T
             dist *= -2.0
             dist += _rowdot(E, E)[:, None]
@@ -760,7 +782,7 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
             if r == self.max_iter or done.all():
                 break
             _kernels.run_parallel(
-                _kernels.sign_step, X, H @ W, X_lo, X_hi, self.step_size, done,
+                _kernels.sign_step, X, metric.vjp(X, H), X_lo, X_hi, self.step_size, done,
                 n_threads=n_threads,
             )  # fmt: skip
         return X_best

@@ -35,6 +35,12 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from ._network_bounds import (
+    network_certified_radius,
+    network_certify_pairs,
+    network_distances_and_bounds,
+    network_of,
+)
 from ._target import LinearTarget, as_target, check_linear, resolve_threshold
 from ._validation import (
     check_eps,
@@ -53,7 +59,9 @@ __all__ = [
     "perturbed_distance_bounds",
 ]
 
-BOUNDS = ("best", "paper", "spectral", "frobenius", "triangle")
+BOUNDS = ("best", "paper", "spectral", "frobenius", "triangle", "interval", "lipschitz")
+# Bounds that need no box.
+_BOXLESS = ("best", "triangle", "interval", "lipschitz")
 BUDGETS = ("shared", "per_point")
 
 # Exact ||W||_{inf->2} by enumerating sign vectors up to this many features (2^(d-1) of
@@ -433,15 +441,29 @@ def perturbed_distance_bounds(
     bound = check_scalar_choice(bound, "bound", BOUNDS)
     budget = check_scalar_choice(budget, "budget", BUDGETS)
     eps_values, scalar = check_eps(eps)
-    if feature_range is None and bound not in ("best", "triangle"):
-        raise ValueError(
-            f"bound={bound!r} needs a box (its increment scales with the box width); with "
-            "feature_range=None only bound='triangle' is valid, and bound='best' uses it."
+    _check_box_needed(bound, feature_range)
+    network = network_of(model, bound)
+    if network is not None:
+        feature_range = check_feature_range(feature_range)
+        _, lower, upper = network_distances_and_bounds(
+            network, pairs, eps_values, bound, budget, feature_range
         )
-    _, lower, upper = distances_and_bounds(model, pairs, eps_values, bound, budget, feature_range)
+    else:
+        _, lower, upper = distances_and_bounds(
+            model, pairs, eps_values, bound, budget, feature_range
+        )
     if scalar:
         return lower[0], upper[0]
     return lower, upper
+
+
+def _check_box_needed(bound, feature_range):
+    if feature_range is None and bound not in _BOXLESS:
+        raise ValueError(
+            f"bound={bound!r} needs a box (its increment scales with the box width); with "
+            "feature_range=None only bound='triangle', 'interval' or 'lipschitz' is valid, "
+            "and bound='best' uses those."
+        )
 
 
 def rounding_slack(pairs, inf_to_2, eps=0.0):
@@ -523,6 +545,10 @@ def certified_radius(model, pairs, threshold=None, budget="shared"):
     [0.2, 0.2, 0.0]
     """
     budget = check_scalar_choice(budget, "budget", BUDGETS)
+    network = network_of(model, "best")
+    if network is not None:
+        threshold = resolve_threshold(network, threshold)
+        return network_certified_radius(network, pairs, threshold, budget)
     norms = metric_norms(model)
     threshold = resolve_threshold(norms, threshold)
     D = checked_squared_distances(norms.components, pairs)
@@ -589,11 +615,13 @@ def certify_pairs(
     eps_values, scalar = check_eps(eps)
     if not scalar:
         raise ValueError(f"eps must be a single number, got {eps!r}.")
-    if feature_range is None and bound not in ("best", "triangle"):
-        raise ValueError(
-            f"bound={bound!r} needs a box (its increment scales with the box width); with "
-            "feature_range=None only bound='triangle' is valid, and bound='best' uses it."
-        )
+    _check_box_needed(bound, feature_range)
+    network = network_of(model, bound)
+    if network is not None:
+        threshold = resolve_threshold(network, threshold)
+        feature_range = check_feature_range(feature_range)
+        eps = float(eps_values[0])
+        return network_certify_pairs(network, pairs, eps, threshold, bound, budget, feature_range)
     norms = metric_norms(model)
     threshold = resolve_threshold(norms, threshold)
     D, lower, upper = distances_and_bounds(norms, pairs, eps_values, bound, budget, feature_range)

@@ -12,10 +12,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._bounds import BOUNDS, BUDGETS
 from ._mahalanobis import best_threshold, threshold_ties
+from ._network_bounds import NETWORK_BOUNDS, network_of
 from ._target import (
     MetricTarget,
     as_target,
-    check_linear,
     is_metric_learn_pair_learner,
     resolve_threshold,
 )
@@ -183,10 +183,10 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
         self : CertifiedPairClassifier
         """
         feature_range = check_feature_range(self.feature_range)
-        if feature_range is None and self.bound not in ("best", "triangle"):
+        if feature_range is None and self.bound not in ("best", "triangle", *NETWORK_BOUNDS):
             raise ValueError(
                 f"bound={self.bound!r} needs a box; with feature_range=None use "
-                "bound='triangle' or bound='best'."
+                "bound='triangle', 'interval', 'lipschitz' or 'best'."
             )
         pairs = _check_dense_real(pairs)
         y = _check_training_labels(y)
@@ -194,7 +194,9 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
         y = check_pair_labels(y, len(pairs))
         self.estimator_ = self._fit_estimator(pairs, y)
         target = as_target(self.estimator_)
-        check_linear(target, "CertifiedPairClassifier", "the attack (AckMetricAttack)")
+        # A network is certified by its own bounds; this refuses the linear-only ones for it
+        # and any target without layers (with a TypeError saying what works instead).
+        network_of(target, self.bound)
         if target.n_features != pairs.shape[2]:
             raise ValueError(
                 f"pairs have {pairs.shape[2]} features per point, but the estimator's "
@@ -207,9 +209,16 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
         else:
             self.threshold_ = resolve_threshold(target, self.threshold)
         self.target_ = target.with_threshold(self.threshold_)
-        self.components_ = target.components
-        self.norms_ = metric_norms(self.target_)
+        if target.is_linear:
+            self.components_ = target.components
+            self.norms_ = metric_norms(self.target_)
         return self
+
+    def _certificate_model(self):
+        """What the certificate functions read: the norms of a linear metric (computed
+        once), or the network target."""
+        check_is_fitted(self)
+        return getattr(self, "norms_", self.target_)
 
     def _fit_estimator(self, pairs, y):
         estimator = self.estimator
@@ -301,9 +310,8 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
         -------
         certified : ndarray of bool, shape (n_pairs,)
         """
-        check_is_fitted(self)
         return certify_pairs(
-            self.norms_,
+            self._certificate_model(),
             pairs,
             float(self.eps),
             threshold=self.threshold_,
@@ -327,8 +335,9 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
         -------
         radius : ndarray of shape (n_pairs,)
         """
-        check_is_fitted(self)
-        return certified_radius(self.norms_, pairs, threshold=self.threshold_, budget=self.budget)
+        return certified_radius(
+            self._certificate_model(), pairs, threshold=self.threshold_, budget=self.budget
+        )
 
     def certified_score(self, pairs, y):
         """Fraction of pairs both correctly classified and certified at ``eps``.

@@ -36,6 +36,7 @@ from threadpoolctl import threadpool_limits
 from . import _knn_attack_kernels
 from ._attack import AckMetricAttack, AttackResult, _is_fitted, _split_pipeline
 from ._mahalanobis import MahalanobisMetric, mahalanobis_metric, unwrap_frozen
+from ._target import as_target
 from ._validation import (
     check_eps,
     check_feature_range,
@@ -85,16 +86,19 @@ class CascadeResult(AttackResult):
 
 @dataclass(eq=False)
 class KNNProblem:
-    """The attacked kNN classifier as members see it: all in the embedding ``e = W x + b``.
+    """The attacked kNN classifier as members see it: all in the embedding ``e = f(x)``
+    (``W x + b`` for a linear metric).
 
     Attributes
     ----------
     estimator : estimator
         The attacked pipeline (frozen), for members that call other attacks on it.
-    components : ndarray of shape (n_components, n_features)
-        ``W`` in the raw input space (affine scalers composed in).
-    bias : ndarray of shape (n_components,)
-        ``b`` of the embedding (from the affine scalers composed in).
+    components : ndarray of shape (n_components, n_features) or None
+        ``W`` in the raw input space (affine scalers composed in); ``None`` for a nonlinear
+        metric.
+    bias : ndarray of shape (n_components,) or None
+        ``b`` of the embedding (from the affine scalers composed in); ``None`` for a
+        nonlinear metric.
     references : ndarray of shape (n_references, n_components)
         The classifier's stored references, already embedded.
     reference_labels : ndarray of int, shape (n_references,)
@@ -107,6 +111,8 @@ class KNNProblem:
         The budget of this run.
     feature_range : tuple or None
         The data box.
+    target : MetricTarget
+        The metric: its ``embed`` and ``vjp`` serve members on any target.
 
     Examples
     --------
@@ -142,6 +148,7 @@ class KNNProblem:
     n_neighbors: int
     eps: float
     feature_range: tuple | None
+    target: object = None
 
     def __post_init__(self):
         self._sq_ref = np.einsum("ij,ij->i", self.references, self.references)
@@ -164,7 +171,28 @@ class KNNProblem:
         E : ndarray of shape (n, n_components)
             Their embeddings, comparable with the stored ``references``.
         """
+        if self.components is None:
+            return self.target.embed(X)
         return X @ self.components.T + self.bias
+
+    def input_gradient(self, X, G):
+        """Pull gradients in the embedding back to the input: ``J_f(x_i)^T G_i`` per row.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, n_features)
+            Points in the raw input space.
+        G : ndarray of shape (n, n_components)
+            Gradients with respect to their embeddings.
+
+        Returns
+        -------
+        V : ndarray of shape (n, n_features)
+            ``G W`` for a linear metric, the target's VJP otherwise.
+        """
+        if self.components is None:
+            return self.target.vjp(X, G)
+        return G @ self.components
 
     def squared_distances(self, E):
         """Squared distances ``D`` from embedded points to every reference.
@@ -283,7 +311,10 @@ class KNNAttackMember(BaseEstimator):
     generator, so random restarts are runs of the same composition.
 
     Subclasses implement :meth:`perturb` and keep scikit-learn's parameter conventions
-    (``__init__`` stores parameters only), so ``clone`` works on the cascade.
+    (``__init__`` stores parameters only), so ``clone`` works on the cascade. A member that
+    needs the matrix ``W`` of a linear metric sets the class attribute ``linear_only =
+    True``; one that uses only :meth:`KNNProblem.embed` and
+    :meth:`KNNProblem.input_gradient` runs on networks too.
 
     Examples
     --------
@@ -310,6 +341,10 @@ class KNNAttackMember(BaseEstimator):
     >>> attack.fit().attack([[0.1], [0.45]], [0, 0], eps=0.1).success.tolist()
     [[False, True]]
     """
+
+    #: Whether the member needs a linear metric (its ``W``); the cascade does not run such
+    #: members on a nonlinear target and lists them in ``stepped_aside_``.
+    linear_only = False
 
     @property
     def n_runs(self):
@@ -419,6 +454,9 @@ class TargetedLineSearch(KNNAttackMember):
     ``n_steps`` evenly spaced points of the segment from ``x`` to it. Per point the
     candidate with the largest vote margin is returned.
 
+    Linear metrics only (``linear_only``): the metric-nearest point is a convex problem in
+    ``W``; on a network the cascade lets it step aside (the gradient members run there).
+
     Parameters
     ----------
     n_rivals : int, default=8
@@ -441,6 +479,10 @@ class TargetedLineSearch(KNNAttackMember):
     >>> attack.attack([[0.1], [0.45]], [0, 0], eps=0.1).success.tolist()
     [[False, True]]
     """
+
+    # Its targets are reached through the metric-nearest feasible point, a least-squares
+    # problem in W: a network has no W, and its nearest point is not a convex problem.
+    linear_only = True
 
     def __init__(self, n_rivals=8, n_pairs=5, n_steps=4, lsq_iter=30):
         self.n_rivals = n_rivals
@@ -488,11 +530,13 @@ class MarginPGD(KNNAttackMember):
 
     The margin ``D_own^(k-j+1) - D_rival^(j)`` (order statistics of squared distances,
     ``j = k // 2 + 1``) is positive when ``j`` rivals are among the k nearest. Its gradient is
-    ``2 W^T (e_b - e_a)`` for the references ``a``, ``b`` at those ranks: linear pieces, so
-    each step is ``sign(W^T (e_b - e_a))`` times the step size, which decays geometrically
-    from ``eps * step_start`` to ``eps * step_end``. Run 0 starts from the clean point; each
-    of ``n_restarts`` more runs starts from a uniform random point of the feasible box. The
-    first iterate whose vote flips is returned, else the one with the largest margin.
+    ``2 J_f(x)^T (e_b - e_a)`` for the references ``a``, ``b`` at those ranks
+    (``2 W^T (e_b - e_a)`` for a linear metric: linear pieces), so each step is the sign of
+    that times the step size, which decays geometrically from ``eps * step_start`` to
+    ``eps * step_end``; on a network the gradient comes from the target's VJP. Run 0 starts
+    from the clean point; each of ``n_restarts`` more runs starts from a uniform random point
+    of the feasible box. The first iterate whose vote flips is returned, else the one with
+    the largest margin.
 
     Parameters
     ----------
@@ -534,7 +578,6 @@ class MarginPGD(KNNAttackMember):
         best = x.copy()
         best_margin = np.full(n, -np.inf)
         active = np.arange(n)
-        W = problem.components
         steps = problem.eps * np.geomspace(self.step_start, self.step_end, max(1, self.max_iter))
         for it in range(self.max_iter + 1):
             xa = x[active]
@@ -549,7 +592,7 @@ class MarginPGD(KNNAttackMember):
             active, xa, a, b = active[keep], xa[keep], a[keep], b[keep]
             if it == self.max_iter or not active.size:
                 break
-            g = (problem.references[b] - problem.references[a]) @ W
+            g = problem.input_gradient(xa, problem.references[b] - problem.references[a])
             x[active] = np.clip(xa + steps[it] * np.sign(g), lower[active], upper[active])
         return best
 
@@ -570,6 +613,9 @@ class MaxMarginLP(KNNAttackMember):
     of one of them and the LP is solved again. At most ``max_lps`` LPs per point (HiGHS
     through :func:`scipy.optimize.linprog`).
 
+    Linear metrics only (``linear_only``): only there is a vote margin linear in
+    ``delta``; on a network the cascade lets it step aside (the gradient members run there).
+
     Parameters
     ----------
     max_lps : int, default=5
@@ -587,6 +633,10 @@ class MaxMarginLP(KNNAttackMember):
     >>> attack.attack([[0.1], [0.45]], [0, 0], eps=0.1).success.tolist()
     [[False, True]]
     """
+
+    # The vote margins are linear in the perturbation only for a linear metric; for a
+    # network these LPs would not describe the classifier.
+    linear_only = True
 
     def __init__(self, max_lps=5, n_candidates=12):
         self.max_lps = max_lps
@@ -732,9 +782,13 @@ class CascadeKNNAttack(BaseEstimator):
     Attributes
     ----------
     estimator_ : estimator
-    metric_ : MahalanobisMetric
+    metric_ : MahalanobisMetric or MetricTarget
+        The metric in the raw input space (a ``MahalanobisMetric`` for a linear one).
     classifier_ : KNeighborsClassifier
     members_ : list of (str, KNNAttackMember)
+    stepped_aside_ : list of str
+        Members that do not run on this target: the linear-only ones (``linear_only``,
+        :class:`TargetedLineSearch` and :class:`MaxMarginLP`) on a nonlinear metric.
     n_features_in_ : int
 
     See Also
@@ -822,14 +876,25 @@ class CascadeKNNAttack(BaseEstimator):
             n_knn = knn.n_features_in_
             self.metric_ = MahalanobisMetric(np.eye(n_knn), np.zeros(n_knn))
         else:
-            self.metric_ = mahalanobis_metric(metric_part)
+            target = as_target(metric_part)
+            self.metric_ = mahalanobis_metric(target) if target.is_linear else target
         refs = self.classifier_._fit_X
-        if refs.shape[1] != self.metric_.components.shape[0]:
+        if refs.shape[1] != self.metric_.n_components:
             raise ValueError(
                 f"The classifier's references have {refs.shape[1]} features, but the metric "
-                f"embeds into {self.metric_.components.shape[0]}."
+                f"embeds into {self.metric_.n_components}."
             )
         self.n_features_in_ = self.metric_.n_features
+        self.stepped_aside_ = [
+            name
+            for name, member in self.members_
+            if member.linear_only and not self.metric_.is_linear
+        ]
+        if self.verbose and self.stepped_aside_:
+            print(
+                f"[CascadeKNNAttack] linear-only members step aside on "
+                f"{type(self.metric_).__name__}: {', '.join(self.stepped_aside_)}"
+            )
         return self
 
     def transform(self, X):
@@ -926,6 +991,8 @@ class CascadeKNNAttack(BaseEstimator):
             lower, upper = self._feasible_box(X, eps, box)
             todo = attackable
             for m, (name, member) in enumerate(self.members_):
+                if name in self.stepped_aside_:
+                    continue
                 for run in range(member.n_runs):
                     if not todo.size:
                         break
@@ -950,16 +1017,18 @@ class CascadeKNNAttack(BaseEstimator):
 
     def _problem(self, eps, box):
         knn = self.classifier_
+        linear = self.metric_.is_linear
         return KNNProblem(
             estimator=self.estimator_,
-            components=self.metric_.components,
-            bias=self.metric_.bias,
+            components=self.metric_.components if linear else None,
+            bias=self.metric_.bias if linear else None,
             references=np.ascontiguousarray(knn._fit_X, dtype=np.float64),
             reference_labels=np.asarray(knn._y, dtype=np.int64),
             n_classes=len(knn.classes_),
             n_neighbors=min(knn.n_neighbors, knn.n_samples_fit_),
             eps=eps,
             feature_range=box,
+            target=self.metric_,
         )
 
     def _feasible_box(self, X, eps, box):

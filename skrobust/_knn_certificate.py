@@ -62,6 +62,8 @@ import numpy as np
 from scipy.spatial.distance import cdist, pdist, squareform
 
 from ._bounds import CERTIFICATE_RTOL, MAX_EXACT_FEATURES, metric_norms
+from ._network import ReluNetworkTarget
+from ._network_bounds import interval_distance_bounds, lipschitz_constant
 from ._target import LinearTarget, as_knn_target, check_linear
 from ._validation import (
     _as_finite_float_array,
@@ -127,11 +129,19 @@ def _cached_inf_to_2(components_bytes, shape):
 class _KnnParts:
     """What every certificate of one fitted kNN needs, computed once."""
 
-    def __init__(self, estimator):
+    def __init__(self, estimator, method="pairwise"):
         self.knn_target = as_knn_target(estimator)
-        self.metric = check_linear(
-            self.knn_target.target, "The kNN certificate", "the attack (CascadeKNNAttack)"
-        )
+        target = self.knn_target.target
+        self.network = None
+        if method == "interval" and isinstance(target, ReluNetworkTarget):
+            self.network = self.metric = target
+        else:
+            self.metric = check_linear(
+                target,
+                f"The kNN certificate with method={method!r}",
+                "method='interval' (a ReLU network), or the attack CascadeKNNAttack (an upper "
+                "bound)",
+            )
         self.knn = self.knn_target.knn
         self.predict = self.knn_target.predict
         self.references = self.knn_target.references
@@ -139,15 +149,24 @@ class _KnnParts:
         self.k = self.knn_target.n_neighbors
         self.n_classes = self.knn_target.n_classes
         self.ref_sq = np.einsum("ij,ij->i", self.references, self.references)
-        self.P = 2.0 * self.references @ self.metric.components
         self._inf_to_2 = None
+        self._P = None
         self._l1 = {}
+
+    @property
+    def P(self):
+        """``P_j = 2 W^T e_j`` of every reference (linear metrics only)."""
+        if self._P is None:
+            self._P = 2.0 * self.references @ self.metric.components
+        return self._P
 
     @property
     def inf_to_2(self):
         """An upper bound on ``||W||_{inf->2}``: exact up to ``MAX_EXACT_FEATURES``
         features (see :func:`~skrobust.inf_to_2_norm`), cached per ``W``."""
-        if self._inf_to_2 is None:
+        if self._inf_to_2 is None and self.network is not None:
+            self._inf_to_2 = lipschitz_constant(self.network.layers)
+        elif self._inf_to_2 is None:
             self._inf_to_2 = _cached_inf_to_2(
                 self.metric.components.tobytes(), self.metric.components.shape
             )
@@ -191,8 +210,10 @@ class _KnnParts:
         return X, check_in_box(X, feature_range)
 
 
-def _interval_certify(parts, Zc, sq, z_sq, eps, predicted, inf_to_2):
-    """The interval argument for a chunk of points (``eps`` one budget per point)."""
+def _interval_certify(parts, Zc, sq, z_sq, eps, predicted, inf_to_2, X=None, box=None):
+    """The interval argument for a chunk of points (``eps`` one budget per point); for a
+    network, the intervals of ``inf_to_2`` (its Lipschitz constant) intersected with those
+    of interval bound propagation from the points ``X`` inside the box ``box``."""
     dist = np.sqrt(np.maximum(sq, 0.0))
     reach = (eps * inf_to_2)[:, None]
     # Widen by the float error of the expanded squares, plus the relative margin.
@@ -201,6 +222,12 @@ def _interval_certify(parts, Zc, sq, z_sq, eps, predicted, inf_to_2):
     )
     lower = np.maximum(dist - reach - slack, 0.0)
     upper = dist + reach + slack
+    if parts.network is not None:
+        ibp_lower, ibp_upper = interval_distance_bounds(
+            parts.network.layers, X, eps, parts.references, box
+        )
+        np.maximum(lower, ibp_lower, out=lower)
+        np.minimum(upper, ibp_upper, out=upper)
     return np.array(
         [
             _certify_point(
@@ -326,8 +353,9 @@ def _certify(parts, X, eps, method, feature_range, use_interval=True):
         exact_norm = method == "interval" or parts.metric.n_features <= MAX_EXACT_FEATURES
         if use_interval and exact_norm:
             done = _interval_certify(
-                parts, Zc, sq, z_sq, eps[start:stop], predicted, parts.inf_to_2
-            )
+                parts, Zc, sq, z_sq, eps[start:stop], predicted, parts.inf_to_2,
+                X[start:stop], feature_range,
+            )  # fmt: skip
         if method == "pairwise":
             for c in np.unique(predicted[~done]):
                 todo = np.flatnonzero(~done & (predicted == c))
@@ -409,7 +437,7 @@ def certify_knn(estimator, X, eps, *, method="pairwise", feature_range=None):
         from ._exact import verify_knn
 
         return verify_knn(estimator, X, eps, feature_range=feature_range).robust
-    parts = _KnnParts(estimator)
+    parts = _KnnParts(estimator, method)
     X, feature_range = parts.check_X(X, feature_range)
     return _certify(parts, X, np.full(X.shape[0], eps), method, feature_range)
 
@@ -453,7 +481,7 @@ def certified_knn_radius(estimator, X, *, method="pairwise", rtol=1e-6):
     method = check_scalar_choice(method, "method", METHODS[:2])
     if not (isinstance(rtol, float | int) and 0 < rtol < 1):
         raise ValueError(f"rtol must be a number in (0, 1), got {rtol!r}.")
-    parts = _KnnParts(estimator)
+    parts = _KnnParts(estimator, method)
     X, _ = parts.check_X(X, None)
     n = X.shape[0]
     low = np.zeros(n)

@@ -12,10 +12,14 @@ eq. (10)-(11), ``J_f(x)^T g = W_1^T (m_1 * W_2^T (m_2 * ... W_L^T g))`` with ``m
 pay here: the products dominate, and the masks are one vectorised multiply each.
 """
 
+import numbers
+
 import numpy as np
 from sklearn.utils import check_random_state
 
-__all__ = ["ReluNetwork", "ReluNetworkTarget", "relu_forward", "relu_vjp"]
+from ._target import MetricTarget
+
+__all__ = ["CallableTarget", "ReluNetwork", "ReluNetworkTarget", "relu_forward", "relu_vjp"]
 
 
 def relu_forward(layers, X, keep=False):
@@ -206,36 +210,55 @@ class ReluNetwork:
             p[...] = v
 
 
-class ReluNetworkTarget:
-    """A fitted ReLU network as skrobust's attacks and certificates see it.
+class ReluNetworkTarget(MetricTarget):
+    """A fitted ReLU network as skrobust's attacks and certificates see it (the protocol).
+
+    ``f(x) = W_L relu(... relu(W_1 x + b_1) ...) + b_L`` and ``D = ||f(x) - f(x')||^2``.
+    Gradient attacks use :meth:`vjp` (eq. 10-11); the certificates read :attr:`layers`
+    (interval bound propagation and the Lipschitz bound).
 
     Parameters
     ----------
     layers : sequence of (W, b)
-        The network in the caller's raw input space (affine scalers composed into the
-        first layer); copied and made read-only.
+        The network in the caller's raw input space; copied and made read-only. ``W_l`` of
+        shape ``(h_l, h_{l-1})``, ``b_l`` of shape ``(h_l,)``.
     threshold : float or None, default=None
         The model's own threshold on the squared distance ``D``, or ``None``.
+
+    Attributes
+    ----------
+    layers : tuple of (ndarray, ndarray)
+        The read-only ``(W_l, b_l)``.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from skrobust._network import ReluNetworkTarget
+    >>> from skrobust.targets import ReluNetworkTarget
     >>> target = ReluNetworkTarget([(np.eye(2), np.zeros(2)), (np.ones((1, 2)), np.zeros(1))])
     >>> target.embed(np.array([[1.0, -1.0]])).tolist()
     [[1.0]]
     >>> target.squared_pair_distances(np.array([[[1.0, 1.0], [0.0, 0.0]]])).tolist()
     [4.0]
+    >>> target.vjp(np.array([[1.0, -1.0]]), np.array([[1.0]])).tolist()  # unit 2 is off
+    [[1.0, 0.0]]
     """
-
-    is_linear = False
 
     def __init__(self, layers, threshold=None):
         frozen = []
-        for W, b in layers:
+        for index, (W, b) in enumerate(layers):
             W, b = np.array(W, dtype=np.float64), np.array(b, dtype=np.float64)
+            width = frozen[-1][0].shape[0] if frozen else None
+            if W.ndim != 2 or b.shape != (W.shape[0],) or (width and W.shape[1] != width):
+                raise ValueError(
+                    f"Layer {index} must be (W, b) with W of shape (h, {width or 'd'}) and b "
+                    f"of shape (h,); got W {W.shape} and b {b.shape}."
+                )
+            if not (np.all(np.isfinite(W)) and np.all(np.isfinite(b))):
+                raise ValueError(f"Layer {index} contains NaN or infinite values.")
             W.flags.writeable = b.flags.writeable = False
             frozen.append((W, b))
+        if not frozen:
+            raise ValueError("A network needs at least one layer.")
         self.layers = tuple(frozen)
         self.threshold = None if threshold is None else float(threshold)
 
@@ -246,23 +269,154 @@ class ReluNetworkTarget:
 
     @property
     def n_components(self):
-        """Embedding dimension."""
+        """Embedding dimension, the rows of ``W_L``."""
         return self.layers[-1][0].shape[0]
 
     def embed(self, X):
-        """``f(X)``: ``(n, d) -> (n, n_components)``."""
+        """``f(X)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        E : ndarray of shape (n_samples, n_components)
+        """
         return relu_forward(self.layers, np.asarray(X, dtype=np.float64))
 
     def vjp(self, X, G):
-        """Row ``i``: ``J_f(x_i)^T G_i`` (eq. 10-11)."""
+        """Row ``i``: ``J_f(x_i)^T G_i`` (eq. 10-11), one backward pass.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        G : array-like of shape (n_samples, n_components)
+
+        Returns
+        -------
+        V : ndarray of shape (n_samples, n_features)
+        """
         return relu_vjp(self.layers, np.asarray(X, dtype=np.float64), G)
 
-    def squared_distances(self, A, B):
-        """Rowwise ``||f(a_i) - f(b_i)||^2``, shape ``(n,)``."""
-        U = self.embed(A) - self.embed(B)
-        return np.einsum("ij,ij->i", U, U)
+    def compose_input(self, scale, offset):
+        """Fold ``x -> scale * x + offset`` into the first layer.
 
-    def squared_pair_distances(self, pairs):
-        """``D`` of pairs ``(n, 2, d)``, shape ``(n,)``."""
-        pairs = np.asarray(pairs, dtype=np.float64)
-        return self.squared_distances(pairs[:, 0], pairs[:, 1])
+        Parameters
+        ----------
+        scale, offset : ndarray of shape (n_features,)
+
+        Returns
+        -------
+        target : ReluNetworkTarget
+        """
+        (W, b), *rest = self.layers
+        return ReluNetworkTarget(
+            [(W * scale[np.newaxis, :], W @ offset + b), *rest], self.threshold
+        )
+
+
+class CallableTarget(MetricTarget):
+    """A metric given by two functions: wrap your own network (PyTorch, JAX, ...) this way.
+
+    skrobust's gradient attacks need only the embedding and its vector-Jacobian product,
+    both on NumPy arrays; with them any differentiable model is attacked as skrobust's own
+    networks are. The certificates need the layers of a ReLU network and refuse a
+    ``CallableTarget`` (a ``TypeError`` saying what works instead).
+
+    Parameters
+    ----------
+    embed : callable
+        ``embed(X) -> E``: ``(n, n_features)`` float64 array to ``(n, n_components)``.
+    vjp : callable
+        ``vjp(X, G) -> V``: row ``i`` of ``V`` is ``J_f(x_i)^T G_i``, ``(n, n_features)``.
+    n_features : int
+        Input dimension.
+    threshold : float or None, default=None
+        The model's threshold on the squared distance ``D``, if it has one.
+
+    Examples
+    --------
+    A model of your own, here ``f(x) = tanh(A x)`` in NumPy:
+
+    >>> import numpy as np
+    >>> from skrobust.targets import CallableTarget
+    >>> A = np.array([[1.0, 2.0], [0.0, -1.0]])
+    >>> target = CallableTarget(
+    ...     lambda X: np.tanh(X @ A.T),
+    ...     lambda X, G: (G * (1.0 - np.tanh(X @ A.T) ** 2)) @ A,
+    ...     n_features=2)
+    >>> target.embed(np.zeros((1, 2))).tolist(), target.n_components
+    ([[0.0, 0.0]], 2)
+
+    With PyTorch, the two callables are a forward pass and ``torch.autograd.grad`` (see the
+    user guide's page on networks):
+
+    .. code-block:: python
+
+        def embed(X):
+            with torch.no_grad():
+                return module(torch.from_numpy(X)).numpy()
+
+        def vjp(X, G):
+            x = torch.from_numpy(X).requires_grad_(True)
+            (grad,) = torch.autograd.grad(module(x), x, torch.from_numpy(G))
+            return grad.numpy()
+
+        target = CallableTarget(embed, vjp, n_features=X.shape[1])
+    """
+
+    def __init__(self, embed, vjp, n_features, threshold=None):
+        if not (callable(embed) and callable(vjp)):
+            raise TypeError(
+                f"embed and vjp must be callables, got {type(embed).__name__} and "
+                f"{type(vjp).__name__}."
+            )
+        if not (isinstance(n_features, numbers.Integral) and n_features >= 1):
+            raise ValueError(f"n_features must be a positive integer, got {n_features!r}.")
+        self._embed, self._vjp = embed, vjp
+        self._n_features = int(n_features)
+        self.threshold = None if threshold is None else float(threshold)
+
+    @property
+    def n_features(self):
+        """Input dimension ``d``."""
+        return self._n_features
+
+    def embed(self, X):
+        """The wrapped ``embed``, its output checked and made float64.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        E : ndarray of shape (n_samples, n_components)
+        """
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        E = np.asarray(self._embed(X), dtype=np.float64)
+        if E.ndim != 2 or E.shape[0] != X.shape[0]:
+            raise ValueError(
+                f"embed returned shape {E.shape} for {X.shape[0]} points; expected "
+                f"({X.shape[0]}, n_components)."
+            )
+        return E
+
+    def vjp(self, X, G):
+        """The wrapped ``vjp``, its output checked and made float64.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        G : array-like of shape (n_samples, n_components)
+
+        Returns
+        -------
+        V : ndarray of shape (n_samples, n_features)
+        """
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        V = np.asarray(self._vjp(X, np.ascontiguousarray(G, dtype=np.float64)), np.float64)
+        if V.shape != X.shape:
+            raise ValueError(f"vjp returned shape {V.shape}; expected {X.shape} (that of X).")
+        return V

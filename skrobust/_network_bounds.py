@@ -37,12 +37,15 @@ import functools
 
 import numpy as np
 
-from ._bounds import _ROUND_UP, inf_to_2_norm
-
 __all__ = [
+    "NETWORK_BOUNDS",
+    "interval_distance_bounds",
     "interval_embedding",
     "lipschitz_constant",
-    "interval_distance_bounds",
+    "network_certified_radius",
+    "network_certify_pairs",
+    "network_distances_and_bounds",
+    "network_of",
     "network_pair_bounds",
 ]
 
@@ -51,6 +54,9 @@ _MACHINE_EPS = np.finfo(np.float64).eps
 
 @functools.lru_cache(maxsize=32)
 def _lipschitz_of_bytes(shapes, *blobs):
+    # _bounds imports this module, so its norms are imported here.
+    from ._bounds import _ROUND_UP, inf_to_2_norm
+
     layers = [
         np.frombuffer(blob, dtype=np.float64).reshape(shape)
         for shape, blob in zip(shapes, blobs, strict=True)
@@ -142,6 +148,16 @@ def input_boxes(X, eps, feature_range):
     return lower, upper
 
 
+def _pair_distances(layers, pairs):
+    """``D`` of each pair, embedding both points in one pass."""
+    from ._network import relu_forward
+
+    n = pairs.shape[0]
+    embedded = relu_forward(layers, pairs.reshape(2 * n, -1)).reshape(n, 2, -1)
+    U = embedded[:, 0] - embedded[:, 1]
+    return np.einsum("ij,ij->i", U, U)
+
+
 def _box_distance_bounds(L_a, U_a, L_b, U_b):
     """Bounds on ``||p - q||^2`` for ``p`` in ``[L_a, U_a]`` and ``q`` in ``[L_b, U_b]``."""
     low_diff, high_diff = L_a - U_b, U_a - L_b
@@ -167,12 +183,8 @@ def network_pair_bounds(layers, pairs, eps_values, bound, budget, feature_range)
     D : ndarray of shape (n_pairs,)
     lower, upper : ndarray of shape (n_eps, n_pairs)
     """
-    from ._network import relu_forward
-
     n = pairs.shape[0]
-    embedded = relu_forward(layers, pairs.reshape(2 * n, -1)).reshape(n, 2, -1)
-    U = embedded[:, 0] - embedded[:, 1]
-    D = np.einsum("ij,ij->i", U, U)
+    D = _pair_distances(layers, pairs)
     lowers, uppers = [], []
     if bound in ("best", "lipschitz"):
         e = (1.0 if budget == "shared" else 2.0) * eps_values[:, None]
@@ -224,3 +236,113 @@ def interval_distance_bounds(layers, X, eps, references, feature_range):
         near, far = _box_distance_bounds(L[i][None], U[i][None], references, references)
         lower[i], upper[i] = np.sqrt(near), np.sqrt(far)
     return lower * (1.0 - CERTIFICATE_RTOL), upper * (1.0 + CERTIFICATE_RTOL)
+
+
+def network_of(model, bound):
+    """The :class:`~skrobust.targets.ReluNetworkTarget` the pair certificates work on, or
+    ``None`` for the linear bounds.
+
+    A network takes the network bounds (``"best"``, ``"interval"``, ``"lipschitz"``) and
+    refuses the linear-only ones; a linear metric asked for ``"interval"`` or
+    ``"lipschitz"`` is the network of one layer; any other target (a
+    :class:`~skrobust.targets.CallableTarget`) has no layers to bound.
+    """
+    from ._bounds import MetricNorms
+    from ._network import ReluNetworkTarget
+    from ._target import LinearTarget, as_target
+
+    if isinstance(model, MetricNorms):
+        target = LinearTarget(model.components, threshold=model.threshold)
+    else:
+        target = as_target(model)
+    if isinstance(target, ReluNetworkTarget):
+        if bound not in NETWORK_BOUNDS:
+            raise TypeError(
+                f"bound={bound!r} is linear-only: it needs the matrix W of a linear metric, "
+                "and the model is a ReLU network; for a network use bound='best' (the "
+                "tighter of 'interval' and 'lipschitz'), 'interval' or 'lipschitz'."
+            )
+        return target
+    if target.is_linear:
+        if bound in ("interval", "lipschitz"):
+            return ReluNetworkTarget([(target.components, target.bias)], target.threshold)
+        return None
+    raise TypeError(
+        f"The certificates need the layers of a ReLU network (ReluNetworkTarget) or a "
+        f"linear metric, and {type(target).__name__} exposes only its embedding and VJP; "
+        "for it use the attack (AckMetricAttack, CascadeKNNAttack), an upper bound."
+    )
+
+
+NETWORK_BOUNDS = ("best", "interval", "lipschitz")
+
+
+def _checked_pairs(target, pairs, feature_range):
+    from ._validation import check_in_box, check_pairs
+
+    pairs = check_pairs(pairs, n_features=target.n_features)
+    return pairs, check_in_box(pairs, feature_range, name="pairs")
+
+
+def network_distances_and_bounds(target, pairs, eps_values, bound, budget, feature_range):
+    """Validate, then :func:`network_pair_bounds` on ``target``'s layers."""
+    pairs, box = _checked_pairs(target, pairs, feature_range)
+    return network_pair_bounds(target.layers, pairs, eps_values, bound, budget, box)
+
+
+def network_certify_pairs(target, pairs, eps, threshold, bound, budget, feature_range):
+    """:func:`skrobust.certificates.certify_pairs` for a network."""
+    from ._bounds import certify_from_bounds, rounding_slack
+
+    pairs, box = _checked_pairs(target, pairs, feature_range)
+    D, lower, upper = network_pair_bounds(
+        target.layers, pairs, np.array([eps]), bound, budget, box
+    )
+    slack = rounding_slack(pairs, lipschitz_constant(target.layers), eps)
+    return certify_from_bounds(D, lower[0], upper[0], threshold, slack)
+
+
+def network_certified_radius(target, pairs, threshold, budget, rtol=1e-6):
+    """:func:`skrobust.certified_radius` for a network: the larger, per pair, of the
+    Lipschitz radius (closed form) and the interval radius (the largest budget, found by
+    bisection to a relative ``rtol``, at which the interval bound certifies the pair; each
+    value returned was itself certified). Without a box, as the linear radius."""
+    from ._bounds import _radius_from_distances, certify_from_bounds, rounding_slack
+
+    pairs, _ = _checked_pairs(target, pairs, None)
+    layers = target.layers
+    K = lipschitz_constant(layers)
+    D = _pair_distances(layers, pairs)
+    radius = _radius_from_distances(D, threshold, K, budget, rounding_slack(pairs, K))
+    if threshold < 0:
+        return radius
+
+    def certified(rows, eps):
+        flat = pairs[rows].reshape(2 * len(rows), -1)
+        L, U = interval_embedding(layers, *input_boxes(flat, np.repeat(eps, 2), None))
+        L, U = L.reshape(len(rows), 2, -1), U.reshape(len(rows), 2, -1)
+        lower, upper = _box_distance_bounds(L[:, 0], U[:, 0], L[:, 1], U[:, 1])
+        return certify_from_bounds(D[rows], lower, upper, threshold)
+
+    low = np.zeros(len(pairs))
+    high = np.maximum(2.0 * radius, 1e-3)
+    active = certified(np.arange(len(pairs)), low)
+    growing = active.copy()
+    for _ in range(64):  # a budget the interval bound does not certify
+        rows = np.flatnonzero(growing)
+        if not rows.size:
+            break
+        ok = certified(rows, high[rows])
+        low[rows[ok]] = high[rows[ok]]
+        high[rows[ok]] *= 4.0
+        growing[rows[~ok]] = False
+    low[growing] = np.inf
+    active &= ~growing
+    while active.any():
+        rows = np.flatnonzero(active)
+        mid = (low[rows] + high[rows]) / 2.0
+        ok = certified(rows, mid)
+        low[rows[ok]] = mid[ok]
+        high[rows[~ok]] = mid[~ok]
+        active[rows] = high[rows] - low[rows] > rtol * high[rows]
+    return np.maximum(radius, low)
