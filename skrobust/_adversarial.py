@@ -53,6 +53,7 @@ from ._learner import RobustMetricLearner, data_scale
 from ._network import ReluNetwork, ReluNetworkTarget
 from ._network_learner import ReluMetricLearner
 from ._retrieval_attack import retrieval_pgd
+from ._target import LinearTarget
 from ._training import Batch, _chunks, loss_input_gradient, train
 from ._validation import check_feature_range, check_in_box
 
@@ -305,6 +306,22 @@ class _AdversarialLearner(ReluMetricLearner):
         self.layers_ = layers
         del self._attack
         return self
+
+    def __skrobust_target__(self):
+        """The fitted model as a target of skrobust's attacks and certificates.
+
+        Returns
+        -------
+        target : LinearTarget or ReluNetworkTarget
+            A :class:`~skrobust.targets.LinearTarget` without hidden layers (so the
+            linear-only certificates, such as the pairwise kNN certificate, apply), else the
+            network; with ``threshold_``.
+        """
+        target = super().__skrobust_target__()
+        if len(self.layers_) > 1:
+            return target
+        ((W, b),) = self.layers_
+        return LinearTarget(W, b, self.threshold_)
 
     def _resolve_loss(self):
         if isinstance(self.loss, str):
