@@ -46,6 +46,7 @@ from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
+from threadpoolctl import threadpool_limits
 
 from ._batch_losses import AngularLoss, semi_hard_triplets
 from ._embedding_losses import ContrastiveLoss, EmbeddingLoss, PairHingeLoss, TripletLoss
@@ -301,7 +302,12 @@ class _AdversarialLearner(ReluMetricLearner):
             None if box is None else (box[0] / scale, box[1] / scale),
         )
         rng = check_random_state(self.random_state)
-        layers = self._fit_defence(X / scale, y_idx.astype(np.int64), self._resolve_loss(), rng)
+        # Mini-batch products are small: waking BLAS threads for each costs more than it
+        # saves, most of all on a busy machine.
+        with threadpool_limits(limits=1, user_api="blas"):
+            layers = self._fit_defence(
+                X / scale, y_idx.astype(np.int64), self._resolve_loss(), rng
+            )
         layers[0] = (layers[0][0] / scale, layers[0][1])
         self.layers_ = layers
         del self._attack
