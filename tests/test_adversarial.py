@@ -39,6 +39,10 @@ from skrobust.metrics import robust_accuracy_score
 from skrobust.retrieval import make_retrieval_scorer, retrieval_scores
 from skrobust.targets import LinearTarget, as_target
 
+# RML's NT-ML start (RobustMetricLearner, 500 steps) warns on these small fits; what it warns
+# about is tested in test_learner.py.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 LEARNERS = [AdversarialHeadLearner, AdversarialAnchorLearner, AdversarialBatchLearner]
 FAST = {"n_epochs": 3, "batch_size": 16, "random_state": 0}
 
