@@ -38,6 +38,7 @@ itself.
 """
 
 import numbers
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.base import _fit_context
@@ -74,6 +75,15 @@ _LOSSES = {
     "hinge": PairHingeLoss,
 }
 ROLES = ("anchor", "positive", "negative")
+
+
+class TrainingAttack(NamedTuple):
+    """The training attack's settings, in the training units."""
+
+    eps: float
+    step_size: float
+    max_iter: int
+    box: tuple | None
 
 
 def _draw_positives(y, rng):
@@ -295,7 +305,7 @@ class _AdversarialLearner(ReluMetricLearner):
         if step is None:
             step = 2.5 * self.robust_eps / self.attack_max_iter
         # The defence trains on X / scale, so budgets and the box are divided alike.
-        self._attack = (
+        attack = TrainingAttack(
             self.robust_eps / scale,
             step / scale,
             self.attack_max_iter,
@@ -306,11 +316,10 @@ class _AdversarialLearner(ReluMetricLearner):
         # saves, most of all on a busy machine.
         with threadpool_limits(limits=1, user_api="blas"):
             layers = self._fit_defence(
-                X / scale, y_idx.astype(np.int64), self._resolve_loss(), rng
+                X / scale, y_idx.astype(np.int64), self._resolve_loss(), attack, rng
             )
         layers[0] = (layers[0][0] / scale, layers[0][1])
         self.layers_ = layers
-        del self._attack
         return self
 
     def __skrobust_target__(self):
@@ -364,8 +373,9 @@ class _AdversarialLearner(ReluMetricLearner):
         self.n_iter_ = history.n_epochs
         return [(W.copy(), b.copy()) for W, b in network.layers]
 
-    def _fit_defence(self, X, y_idx, loss, rng):
-        """Train on ``X`` (in the training units); return the layers in those units."""
+    def _fit_defence(self, X, y_idx, loss, attack, rng):
+        """Train on ``X`` with the training ``attack`` (both in the training units); return
+        the layers in those units."""
         raise NotImplementedError
 
 
@@ -472,8 +482,8 @@ class AdversarialHeadLearner(_AdversarialLearner):
 """,
     )
 
-    def _fit_defence(self, X, y_idx, loss, rng):
-        eps, step, max_iter, box = self._attack
+    def _fit_defence(self, X, y_idx, loss, attack, rng):
+        eps, step, max_iter, box = attack
         start = self._starting_layers(X, y_idx, rng)
         target = ReluNetworkTarget(start)
         H = target.embed(X)
@@ -527,10 +537,9 @@ class AdversarialAnchorLearner(_AdversarialLearner):
 """,
     )
 
-    def _fit_defence(self, X, y_idx, loss, rng):
-        eps, step, max_iter, box = self._attack
+    def _fit_defence(self, X, y_idx, loss, attack, rng):
         network = self._initial_network(X, loss, rng)
-        anchors = anchor_pgd(eps, step, max_iter, box) if eps > 0 else None
+        anchors = anchor_pgd(*attack) if attack.eps > 0 else None
         return self._train_mined(network, X, y_idx, loss, rng, anchors=anchors)
 
 
@@ -593,9 +602,8 @@ class AdversarialBatchLearner(_AdversarialLearner):
         )  # fmt: skip
         self.perturbed = perturbed
 
-    def _fit_defence(self, X, y_idx, loss, rng):
-        eps, step, max_iter, box = self._attack
+    def _fit_defence(self, X, y_idx, loss, attack, rng):
         network = self._initial_network(X, loss, rng)
         roles = ROLES if self.perturbed == "all" else (self.perturbed,)
-        perturb = role_pgd(roles, eps, step, max_iter, box) if eps > 0 else None
+        perturb = role_pgd(roles, *attack) if attack.eps > 0 else None
         return self._train_mined(network, X, y_idx, loss, rng, perturb=perturb)
