@@ -339,8 +339,12 @@ def retrieval_scores(estimator, X, y, *, k=(1, 2, 4), nmi=True, eps=0.0, step_si
         Also compute the NMI of the queries' embeddings (attacked ones when ``eps > 0``).
     eps : float, default=0.0
         Budget of :func:`retrieval_attack` on the queries; 0 for natural scores.
-    step_size, max_iter, feature_range :
-        Of :func:`retrieval_attack`.
+    step_size : float or None, default=None
+        Of :func:`retrieval_attack`: ``None`` is ``2.5 eps / max_iter``.
+    max_iter : int, default=5
+        PGD steps of :func:`retrieval_attack`.
+    feature_range : tuple (lo, hi) or None, default=None
+        The box of :func:`retrieval_attack`; ``None`` for none.
     query, gallery : array-like of int or bool, or None, default=None
         Rows of ``X`` that are queries and gallery points (``None``: all rows, each query
         ranking all other points). A row in both is left out of its own ranking.
@@ -410,9 +414,13 @@ def make_retrieval_scorer(metric="recall@1", *, eps=0.0, step_size=None, max_ite
         dict of them (scikit-learn's multimetric form), computed with one attack.
     eps : float, default=0.0
         Budget of :func:`retrieval_attack` (0: natural scores).
-    step_size, max_iter, feature_range :
-        Of :func:`retrieval_attack`. The default box is ``None``, so a test fold that strays
-        outside the training fold's box never fails.
+    step_size : float or None, default=None
+        Of :func:`retrieval_attack`: ``None`` is ``2.5 eps / max_iter``.
+    max_iter : int, default=5
+        PGD steps of :func:`retrieval_attack`.
+    feature_range : tuple (lo, hi) or None, default=None
+        The box of :func:`retrieval_attack`. The default, no box, keeps a test fold that
+        strays outside the training fold's box from failing.
     random_state : int, RandomState instance or None, default=None
         Seeds the k-means of the NMI.
 
