@@ -47,9 +47,10 @@ start = time.perf_counter()
 model = RobustMetricLearner(max_iter=500, tol=None, random_state=0).fit(X, y)
 seconds = time.perf_counter() - start
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-from skrobust._learner import _N_LANES, _blas_threads
+from skrobust._loss_engine import N_LANES
+from skrobust._threads import blas_threads
 print(json.dumps({"seconds": seconds, "peak_mb": peak / 1024, "before_mb": before / 1024,
-                  "n_iter": model.n_iter_, "threads": min(_N_LANES, _blas_threads())}))
+                  "n_iter": model.n_iter_, "threads": min(N_LANES, blas_threads())}))
 """
 
 

@@ -11,6 +11,7 @@ from ._adversarial import (
 )
 from ._attack import AckMetricAttack, AttackResult
 from ._classifier import CertifiedPairClassifier
+from ._eq23_attack import KNNAttack, KNNAttackResult
 from ._knn_attack import (
     CascadeKNNAttack,
     CascadeResult,
@@ -24,6 +25,7 @@ from ._knn_attack import (
 from ._learner import RobustMetricLearner
 from ._mahalanobis import MahalanobisMetric, calibrate_threshold, mahalanobis_metric
 from ._network_learner import ReluMetricLearner
+from ._pair_attack import PairAttack, PairAttackResult, TripletAttack, TripletAttackResult
 from ._target import KnnTarget, LinearTarget, MetricTarget, as_knn_target, as_target
 from .certificates import (
     MetricNorms,
@@ -44,17 +46,23 @@ __all__ = [
     "CascadeKNNAttack",
     "CascadeResult",
     "Eq23",
+    "KNNAttack",
     "KNNAttackMember",
+    "KNNAttackResult",
     "KNNProblem",
     "MarginPGD",
     "MaxMarginLP",
     "TargetedLineSearch",
+    "TripletAttack",
+    "TripletAttackResult",
     "CertifiedPairClassifier",
     "KnnTarget",
     "LinearTarget",
     "MahalanobisMetric",
     "MetricNorms",
     "MetricTarget",
+    "PairAttack",
+    "PairAttackResult",
     "ReluMetricLearner",
     "RobustMetricLearner",
     "as_knn_target",

@@ -26,14 +26,15 @@ term, because ``|D' - D|`` is bounded by the same quantity):
 
 The paper's, spectral and Frobenius bounds need the box (``b``); without one
 (``feature_range=None``) only the triangle bound holds.
+
+ReLU networks have their own bounds, interval bound propagation and a Lipschitz bound
+(``skrobust._network_bounds``); the public functions below dispatch to them.
 """
 
 import itertools
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from ._network_bounds import (
     network_certified_radius,
@@ -42,6 +43,7 @@ from ._network_bounds import (
     network_of,
 )
 from ._target import LinearTarget, as_target, check_linear, resolve_threshold
+from ._threads import single_threaded
 from ._validation import (
     check_eps,
     check_feature_range,
@@ -297,7 +299,7 @@ def checked_squared_distances(components, pairs, feature_range=None):
     diff = np.empty((block, n_features))
     embedded = np.empty((block, WT.shape[1]))
     one_thread = n_pairs > block  # threadpoolctl costs ~1 ms: only for many blocks
-    with threadpool_limits(limits=1, user_api="blas") if one_thread else nullcontext():
+    with single_threaded(one_thread):
         for start in range(0, n_pairs, block):
             stop = min(n_pairs, start + block)
             chunk = X[start:stop]
@@ -389,25 +391,45 @@ def perturbed_distance_bounds(
     doubles (``d=1, W=1, x=(0.9, 0.1), eps=0.1`` reaches ``D' = 1.0 > 0.84``). The
     derivations are in the module docstring of ``skrobust._bounds``.
 
+    For a ReLU network (``D = ||f(x) - f(x')||^2``, eq. 2) the bounds above are linear-only
+    and raise a ``TypeError``; two others hold (derivations in ``skrobust._network_bounds``):
+
+    ========= ==========================================================================
+    lipschitz the triangle row with ``K = ||W_1||_{inf->2} prod_{l >= 2} ||W_l||_2`` (ReLU
+              is 1-Lipschitz); needs no box
+    interval  interval bound propagation: a box holding ``f`` of every reachable input
+              (the ``eps`` ball inside the box), and the nearest and farthest squared
+              distances between the two points' boxes
+    ========= ==========================================================================
+
+    ``"best"`` takes the tighter of the two per pair. On a linear metric ``"lipschitz"``
+    is ``"triangle"`` and ``"interval"`` is the same propagation through one layer.
+
     Parameters
     ----------
-    model : fitted Mahalanobis model or MetricNorms
-        Any linear model :func:`~skrobust.targets.as_target` reads, or the :class:`MetricNorms`
-        of one (precomputed by :func:`metric_norms`, to skip recomputing the norms).
+    model : fitted model, MetricTarget or MetricNorms
+        Any model :func:`~skrobust.targets.as_target` reads whose metric is linear or a ReLU
+        network (:class:`~skrobust.ReluMetricLearner`,
+        :class:`~skrobust.targets.ReluNetworkTarget`, a pipeline of affine scalers and one),
+        or the :class:`MetricNorms` of a linear one (precomputed by :func:`metric_norms`, to
+        skip recomputing the norms).
     pairs : array-like of shape (n_pairs, 2, n_features)
         Clean pairs, inside the box.
     eps : float or array-like of shape (n_eps,)
         Budget(s) in the L-infinity norm, ``>= 0``.
-    bound : {"best", "paper", "spectral", "frobenius", "triangle"}, default="best"
+    bound : {"best", "paper", "spectral", "frobenius", "triangle", "interval", \
+            "lipschitz"}, default="best"
         Which bound; ``"best"`` takes, per pair, the tightest of those valid for the box
-        (the largest lower and the smallest upper bound: all are valid, so these are too).
+        (the largest lower and the smallest upper bound: all are valid, so these are too):
+        of the first four for a linear metric, of ``"interval"`` and ``"lipschitz"`` for a
+        network (the others raise a ``TypeError`` there).
     budget : {"shared", "per_point"}, default="shared"
         ``"shared"``: ``||d_i||_inf + ||d_j||_inf <= eps`` (eq. 4). ``"per_point"``:
         ``||d_i||_inf <= eps`` and ``||d_j||_inf <= eps``.
     feature_range : (float, float) or None, default=(0.0, 1.0)
         The box the clean and the perturbed points lie in. ``None`` (no box) leaves only
-        the triangle bound valid: ``"best"`` then uses it alone, and the other bounds raise
-        a ``ValueError``.
+        the triangle, interval and Lipschitz bounds valid: ``"best"`` then uses those, and
+        the other bounds raise a ``ValueError``.
 
     Returns
     -------
@@ -421,6 +443,10 @@ def perturbed_distance_bounds(
     ValueError
         For an unknown ``bound`` or ``budget``, a box-dependent bound without a box, pairs
         outside the box, or an invalid ``eps``.
+    TypeError
+        For a linear-only bound on a network, or a model without a linear metric or the
+        layers of a ReLU network (a :class:`~skrobust.targets.CallableTarget`: attack it
+        instead, for an upper bound).
 
     Examples
     --------
@@ -514,10 +540,17 @@ def certified_radius(model, pairs, threshold=None, budget="shared"):
     ``1e-9`` is subtracted so that float rounding never certifies a breakable pair; a pair
     within that margin of the threshold gets radius 0 (ties are never certified).
 
+    For a ReLU network, ``K`` is the Lipschitz bound
+    ``||W_1||_{inf->2} prod_{l >= 2} ||W_l||_2``, and the radius is the larger of that
+    closed form and the interval radius: the largest budget at which interval bound
+    propagation (without a box) certifies the pair, found by bisection to a relative
+    ``1e-6``, every returned value itself certified.
+
     Parameters
     ----------
-    model : fitted Mahalanobis model or MetricNorms
-        Any linear model :func:`~skrobust.targets.as_target` reads, or its :class:`MetricNorms`.
+    model : fitted model, MetricTarget or MetricNorms
+        Any model :func:`~skrobust.targets.as_target` reads whose metric is linear or a ReLU
+        network, or the :class:`MetricNorms` of a linear one.
     pairs : array-like of shape (n_pairs, 2, n_features)
         Pairs to certify; any finite values (the triangle bound needs no box).
     threshold : float or None, default=None
@@ -583,16 +616,20 @@ def certify_pairs(
 
     Parameters
     ----------
-    model : fitted Mahalanobis model or MetricNorms
-        Any linear model :func:`~skrobust.targets.as_target` reads, or its :class:`MetricNorms`.
+    model : fitted model, MetricTarget or MetricNorms
+        Any model :func:`~skrobust.targets.as_target` reads whose metric is linear or a ReLU
+        network, or the :class:`MetricNorms` of a linear one.
     pairs : array-like of shape (n_pairs, 2, n_features)
         Clean pairs, inside the box.
     eps : float
         The L-infinity budget, ``>= 0``.
     threshold : float or None, default=None
         Threshold on the squared distance; ``None`` uses the model's own.
-    bound : {"best", "paper", "spectral", "frobenius", "triangle"}, default="best"
+    bound : {"best", "paper", "spectral", "frobenius", "triangle", "interval", \
+            "lipschitz"}, default="best"
+        See :func:`perturbed_distance_bounds` (a network takes the last two and ``"best"``).
     budget : {"shared", "per_point"}, default="shared"
+        See :func:`perturbed_distance_bounds`.
     feature_range : (float, float) or None, default=(0.0, 1.0)
         See :func:`perturbed_distance_bounds`.
 

@@ -57,10 +57,11 @@ def _check_training_labels(y):
 class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
     """Classify pairs as similar or dissimilar, and certify predictions against attacks.
 
-    A pair is predicted similar (``+1``) when its squared Mahalanobis distance
-    ``D = ||W (a - b)||^2`` is at most ``threshold_``, dissimilar (``-1``) otherwise. A
-    prediction is *certified* at budget ``eps`` when no perturbation within the budget that
-    keeps the points in the box can change it: the bound on the perturbed distance
+    A pair is predicted similar (``+1``) when its squared distance ``D`` (Mahalanobis,
+    ``||W (a - b)||^2``, or of a ReLU network's embedding, ``||f(a) - f(b)||^2``) is at most
+    ``threshold_``, dissimilar (``-1``) otherwise. A prediction is *certified* at budget
+    ``eps`` when no perturbation within the budget that keeps the points in the box can
+    change it: the bound on the perturbed distance
     (:func:`~skrobust.perturbed_distance_bounds`) stays strictly on the same side of the
     threshold, with a relative safety margin of ``1e-9`` so ties and float rounding are
     never certified.
@@ -79,35 +80,43 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
         in :class:`~sklearn.frozen.FrozenEstimator` is used as it is (and survives
         ``clone``, so ``GridSearchCV`` keeps it): any linear model
         :func:`~skrobust.targets.as_target` reads, including metric-learn's fitted pair
-        learners and pipelines of affine scalers and a metric step. A metric given by its
-        matrix alone (:class:`~skrobust.targets.LinearTarget`) is used as it is too.
+        learners and pipelines of affine scalers and a metric step; or a ReLU network
+        (:class:`~skrobust.ReluMetricLearner`, fitted through its ``fit_pairs`` when unfitted).
+        A metric given as a target (:class:`~skrobust.targets.LinearTarget`,
+        :class:`~skrobust.targets.ReluNetworkTarget`) is used as it is too.
     threshold : float or None, default=None
         Threshold on the **squared** distance ``D``. ``None`` takes the model's own
         (a metric-learn pair learner's ``threshold_``, squared; a skrobust learner's
         ``gamma``), and otherwise calibrates one on the training pairs for accuracy.
     eps : float, default=0.1
         The L-infinity budget at which :meth:`certify` and :meth:`certified_score` certify.
-    bound : {"best", "paper", "spectral", "frobenius", "triangle"}, default="best"
-        The bound :meth:`certify` uses (see :func:`~skrobust.perturbed_distance_bounds`).
+    bound : {"best", "paper", "spectral", "frobenius", "triangle", "interval", \
+            "lipschitz"}, default="best"
+        The bound :meth:`certify` uses (see :func:`~skrobust.perturbed_distance_bounds`); a
+        network takes ``"best"``, ``"interval"`` or ``"lipschitz"`` (:meth:`fit` raises a
+        ``TypeError`` for the others).
     budget : {"shared", "per_point"}, default="shared"
         ``"shared"``: ``||d_i||_inf + ||d_j||_inf <= eps`` (the paper's eq. 4);
         ``"per_point"``: each point moves by at most ``eps``.
     feature_range : (float, float) or None, default=(0.0, 1.0)
         The box the attacker is confined to; pairs given to :meth:`certify` must lie in
-        it. ``None`` (no box) allows only ``bound="triangle"`` or ``"best"``.
+        it. ``None`` (no box) allows only ``bound="triangle"``, ``"interval"``,
+        ``"lipschitz"`` or ``"best"``.
 
     Attributes
     ----------
     estimator_ : estimator
         The fitted metric (the ``FrozenEstimator`` itself when one was given).
     components_ : ndarray of shape (n_components, n_features)
-        ``W`` in the raw input space (scalers of a pipeline composed in).
+        ``W`` in the raw input space (scalers of a pipeline composed in); linear metrics
+        only.
     threshold_ : float
         The threshold on the squared distance in use.
-    target_ : LinearTarget
+    target_ : LinearTarget or ReluNetworkTarget
         The metric (see :func:`skrobust.targets.as_target`) with ``threshold_``.
     norms_ : MetricNorms
-        The norms of ``W`` the certificates need, computed once.
+        The norms of ``W`` the certificates need, computed once; linear metrics only (a
+        network's Lipschitz bound is cached with its layers).
     classes_ : ndarray of shape (2,)
         ``[-1, 1]``.
     n_features_in_ : int

@@ -22,6 +22,23 @@ class EmbeddingLoss(BaseEstimator):
 
     Subclasses set ``arity`` (2 for pair losses, 3 for triplet losses) and implement
     ``__call__(E, batch) -> (value, dL/dE)``, :attr:`threshold` and :attr:`distance_scale`.
+
+    Examples
+    --------
+    A loss of your own: the mean squared norm of the embeddings, which pulls every point to
+    the origin (a toy; real losses compare points, as :class:`PairHingeLoss` does).
+
+    >>> import numpy as np
+    >>> from skrobust._training import Batch
+    >>> from skrobust.losses import EmbeddingLoss
+    >>> class CentreLoss(EmbeddingLoss):
+    ...     distance_scale = 1.0
+    ...     def __call__(self, E, batch):
+    ...         return float((E**2).sum(axis=1).mean()), 2.0 * E / len(E)
+    >>> E = np.ones((2, 3))
+    >>> value, grad = CentreLoss()(E, Batch(E))
+    >>> value, grad.shape
+    (3.0, (2, 3))
     """
 
     arity = 2
@@ -125,7 +142,21 @@ class PairHingeLoss(_PairLoss):
         return float(self.gamma)
 
     def terms(self, D, signs):
-        """``phi = max(0, 1 + s (D - gamma))`` and ``dphi/dD = s`` where positive."""
+        """The per-pair terms and their slopes.
+
+        Parameters
+        ----------
+        D : ndarray of shape (n_pairs,)
+            Squared distances.
+        signs : ndarray of shape (n_pairs,)
+            ``+1`` similar, ``-1`` dissimilar.
+
+        Returns
+        -------
+        values, slopes : ndarray of shape (n_pairs,)
+            ``max(0, 1 + s (D - gamma))``, and its derivative in ``D``: ``s`` where the
+            term is positive, else 0.
+        """
         h = 1.0 + signs * (D - self.gamma)
         active = h > 0
         return np.where(active, h, 0.0), np.where(active, signs, 0.0)
@@ -166,9 +197,22 @@ class ContrastiveLoss(_PairLoss):
         return float(self.margin) ** 2
 
     def terms(self, D, signs):
-        """``phi`` and ``dphi/dD``: 1 for similar pairs; ``-(margin - r) / r`` with
-        ``r = sqrt(D)`` for dissimilar ones within the margin (0 at ``r = 0``, where the
-        direction to push is undefined)."""
+        """The per-pair terms and their slopes.
+
+        Parameters
+        ----------
+        D : ndarray of shape (n_pairs,)
+            Squared distances.
+        signs : ndarray of shape (n_pairs,)
+            ``+1`` similar, ``-1`` dissimilar.
+
+        Returns
+        -------
+        values, slopes : ndarray of shape (n_pairs,)
+            ``D`` or ``max(0, margin - sqrt(D))^2``, and the derivative in ``D``: 1 for
+            similar pairs; ``-(margin - r) / r`` with ``r = sqrt(D)`` for dissimilar ones
+            within the margin (0 at ``r = 0``, where the direction to push is undefined).
+        """
         r = np.sqrt(D)
         gap = np.maximum(self.margin - r, 0.0)
         similar = signs > 0

@@ -5,11 +5,11 @@ measures the same thing the same way.
 """
 
 from sklearn.frozen import FrozenEstimator
-from threadpoolctl import threadpool_limits
 
 from ._attack import AckMetricAttack
 from ._knn_certificate import certified_knn_accuracy
 from ._learner import BEST_DEFENCE  # noqa: F401  (re-exported for the report and benchmarks)
+from ._threads import single_threaded
 from .metrics import robust_accuracy_score
 
 # The paper's kNN attack, table 5: step 0.01, 20 iterations, M = 10 references.
@@ -53,7 +53,7 @@ def attacked_accuracy(pipeline, X, y, eps, attack="strong", feature_range=(0.0, 
     member, each starting from the clean point).
     """
     # Small products run faster on one BLAS thread, above all on a busy machine.
-    with threadpool_limits(limits=1 if X.size < 1e6 else None, user_api="blas"):
+    with single_threaded(X.size < 1e6):
         if not isinstance(attack, list):
             params = {"random_state": 0} if attack == "strong" else None
             return float(

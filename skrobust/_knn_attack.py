@@ -1,4 +1,4 @@
-"""CascadeKNNAttack: a strong attack on a kNN over a linear metric, as a composition.
+"""CascadeKNNAttack: a strong attack on a kNN over a metric, as a composition.
 
 Members run in order, each on the points no earlier member flipped; per point the first
 adversarial point that flips the classifier's own ``predict`` is kept. Every candidate is
@@ -14,6 +14,10 @@ test point ``x``, an own-class reference ``a`` and a rival ``b`` (both stored em
 is linear in ``delta``. Its gradient does not depend on ``x``, so a sign-gradient step on a
 vote margin moves by ``sign(W^T (e_b - e_a))`` and "these rivals beat those own references"
 is a linear feasibility problem.
+
+On a nonlinear metric (a ReLU network) the difference is not linear: the members built on
+that (the targeted line search, the LPs) step aside, and the gradient members take the
+margin's gradient ``2 J_f(x)^T (e_b - e_a)`` from the target's VJP.
 """
 
 import itertools
@@ -22,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import linprog
-from sklearn.base import BaseEstimator, _fit_context, clone
+from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import (
@@ -31,18 +35,13 @@ from sklearn.utils.validation import (
     column_or_1d,
     validate_data,
 )
-from threadpoolctl import threadpool_limits
 
 from . import _knn_attack_kernels
-from ._attack import AckMetricAttack, AttackResult, _is_fitted, _split_pipeline
-from ._mahalanobis import MahalanobisMetric, mahalanobis_metric, unwrap_frozen
-from ._target import as_target
-from ._validation import (
-    check_eps,
-    check_feature_range,
-    check_in_box,
-    check_knn_classifier,
-)
+from ._attack import AckMetricAttack, AttackResult
+from ._attack_core import resolve_estimator
+from ._target import as_knn_target, is_knn_model, unwrap_frozen
+from ._threads import single_threaded
+from ._validation import check_eps, check_feature_range, check_in_box
 
 __all__ = [
     "CascadeKNNAttack",
@@ -746,7 +745,7 @@ def default_members():
 
 
 class CascadeKNNAttack(BaseEstimator):
-    """A strong attack on a kNN classifier over a linear metric: members run in cascade.
+    """A strong attack on a kNN classifier over a metric: members run in cascade.
 
     Each member (:class:`Eq23`, :class:`TargetedLineSearch`, :class:`MarginPGD`,
     :class:`MaxMarginLP`, or one of your own, a :class:`KNNAttackMember`) runs in order on
@@ -761,9 +760,13 @@ class CascadeKNNAttack(BaseEstimator):
     Parameters
     ----------
     estimator : estimator
-        A ``Pipeline`` (affine scalers, a Mahalanobis metric step, ``KNeighborsClassifier``)
-        that is fitted (wrap it in :class:`sklearn.frozen.FrozenEstimator` to survive
-        ``clone``), or unfitted and fitted by :meth:`fit` as a clone.
+        A ``Pipeline`` (affine scalers, a metric step, ``KNeighborsClassifier``) that is
+        fitted (wrap it in :class:`sklearn.frozen.FrozenEstimator` to survive ``clone``), or
+        unfitted and fitted by :meth:`fit` as a clone; or a
+        :class:`~skrobust.targets.KnnTarget`. The metric may be linear or not (a ReLU
+        network, a wrapped model of your own): on a nonlinear one the linear-only members
+        (:class:`TargetedLineSearch`, :class:`MaxMarginLP`) step aside and the gradient
+        members (:class:`Eq23`, :class:`MarginPGD`) run through the target's VJP.
     eps : float or array-like of float, default=0.1
         Budget(s), L-infinity.
     members : list of (str, KNNAttackMember) or None, default=None
@@ -782,8 +785,9 @@ class CascadeKNNAttack(BaseEstimator):
     Attributes
     ----------
     estimator_ : estimator
-    metric_ : MahalanobisMetric or MetricTarget
-        The metric in the raw input space (a ``MahalanobisMetric`` for a linear one).
+    knn_target_ : KnnTarget
+    metric_ : MetricTarget
+        The metric in the raw input space (a ``LinearTarget`` for a linear one).
     classifier_ : KNeighborsClassifier
     members_ : list of (str, KNNAttackMember)
     stepped_aside_ : list of str
@@ -854,36 +858,16 @@ class CascadeKNNAttack(BaseEstimator):
         self._box = check_feature_range(self.feature_range)
         check_eps(self.eps)
         self.members_ = _check_members(self.members)
-        if _is_fitted(self.estimator):
-            self.estimator_ = self.estimator
-        elif X is None:
-            raise ValueError(
-                f"The estimator {type(unwrap_frozen(self.estimator)).__name__} is not fitted: "
-                "fit the attack with data (fit(X, y)) to fit a clone of it, or pass a "
-                "fitted pipeline (wrapped in sklearn.frozen.FrozenEstimator to survive clone)."
-            )
-        else:
-            self.estimator_ = clone(self.estimator).fit(X, y)
-        metric_part, knn = _split_pipeline(self.estimator_)
-        if knn is None:
+        self.estimator_ = resolve_estimator(self.estimator, X, y, what="pipeline")
+        if not is_knn_model(self.estimator_):
             raise TypeError(
-                "CascadeKNNAttack needs a Pipeline ending with a KNeighborsClassifier, got "
+                "CascadeKNNAttack needs a Pipeline ending with a KNeighborsClassifier (or a "
+                "KnnTarget), got "
                 f"{type(unwrap_frozen(self.estimator_)).__name__}."
             )
-        self.classifier_ = check_knn_classifier(knn, "CascadeKNNAttack")
-        if metric_part is None:
-            # A bare KNeighborsClassifier: the Euclidean metric, W = I.
-            n_knn = knn.n_features_in_
-            self.metric_ = MahalanobisMetric(np.eye(n_knn), np.zeros(n_knn))
-        else:
-            target = as_target(metric_part)
-            self.metric_ = mahalanobis_metric(target) if target.is_linear else target
-        refs = self.classifier_._fit_X
-        if refs.shape[1] != self.metric_.n_components:
-            raise ValueError(
-                f"The classifier's references have {refs.shape[1]} features, but the metric "
-                f"embeds into {self.metric_.n_components}."
-            )
+        self.knn_target_ = as_knn_target(self.estimator_)
+        self.classifier_ = self.knn_target_.knn
+        self.metric_ = self.knn_target_.target
         self.n_features_in_ = self.metric_.n_features
         self.stepped_aside_ = [
             name
@@ -964,7 +948,7 @@ class CascadeKNNAttack(BaseEstimator):
         # every call: on small problems one thread of each is faster, above all on a busy
         # machine.
         small = X.size * max(1, len(self.classifier_._fit_X)) < 1e8
-        with threadpool_limits(limits=1 if small else None):
+        with single_threaded(small, user_api=None):
             self._run_members(X, box, eps_values, base, attackable, y_idx, pred_before,
                               adversarial, pred_after, found_by)  # fmt: skip
         return CascadeResult(
@@ -1016,16 +1000,16 @@ class CascadeKNNAttack(BaseEstimator):
         return validate_data(self, X, reset=False, dtype=np.float64)
 
     def _problem(self, eps, box):
-        knn = self.classifier_
+        knn_target = self.knn_target_
         linear = self.metric_.is_linear
         return KNNProblem(
             estimator=self.estimator_,
             components=self.metric_.components if linear else None,
             bias=self.metric_.bias if linear else None,
-            references=np.ascontiguousarray(knn._fit_X, dtype=np.float64),
-            reference_labels=np.asarray(knn._y, dtype=np.int64),
-            n_classes=len(knn.classes_),
-            n_neighbors=min(knn.n_neighbors, knn.n_samples_fit_),
+            references=knn_target.references,
+            reference_labels=knn_target.reference_labels,
+            n_classes=knn_target.n_classes,
+            n_neighbors=knn_target.n_neighbors,
             eps=eps,
             feature_range=box,
             target=self.metric_,

@@ -51,6 +51,14 @@ certified iff ``alpha_s >= s`` with ``s = (k + 1) // 2``. A pair with ``W (a - b
 ``c_ab = 0``: ``a`` beats ``b`` only if it is strictly nearer already, so duplicates of
 different classes are a permanent tie and never certified.
 
+**Networks** (a ReLU-network metric, ``skrobust._network_bounds``). The interval argument
+needs nothing but an interval ``[l_j, u_j]`` for each distance, so it holds unchanged with
+``K`` the network's Lipschitz bound ``||W_1||_{inf->2} prod_{l >= 2} ||W_l||_2``; each
+interval is intersected with the distances from ``e_j`` to the interval-bound-propagation
+box of ``f(z + delta)`` (which uses the box when there is one). The pairwise argument and
+exact verification rest on ``D_b - D_a`` being linear in ``delta``, true for linear metrics
+only: they raise a ``TypeError`` on a network.
+
 Rounding. Every comparison keeps a relative margin ``CERTIFICATE_RTOL`` plus the float error
 of the expanded squared distances and of ``z + delta``, so ties are never certified and a
 certified vote also survives the rounding of the classifier's own arithmetic.
@@ -390,22 +398,25 @@ def certify_knn(estimator, X, eps, *, method="pairwise", feature_range=None):
 
     Parameters
     ----------
-    estimator : fitted Pipeline or KNeighborsClassifier
-        A ``Pipeline`` of a Mahalanobis metric step (with affine scalers before it, if any)
-        and a ``KNeighborsClassifier`` with ``weights="uniform"`` and the Euclidean metric;
-        or such a ``KNeighborsClassifier`` alone (the identity metric); optionally in a
-        ``FrozenEstimator``.
+    estimator : fitted Pipeline, KNeighborsClassifier or KnnTarget
+        A ``Pipeline`` of a metric step (a Mahalanobis model, or a ReLU network such as
+        :class:`~skrobust.ReluMetricLearner`; affine scalers may precede it) and a
+        ``KNeighborsClassifier`` with ``weights="uniform"`` and the Euclidean metric; or such
+        a ``KNeighborsClassifier`` alone (the identity metric); optionally in a
+        ``FrozenEstimator``; or a :class:`~skrobust.targets.KnnTarget`.
     X : array-like of shape (n_samples, n_features)
         Test points.
     eps : float
         The L-infinity budget of the test point, ``>= 0``.
     method : {"pairwise", "interval", "exact"}, default="pairwise"
         ``"interval"``: each distance moves within its own triangle-bound interval (loose,
-        ignores the box). ``"pairwise"``: the interval argument, and for the points it
-        leaves, the exact per-pair minima of ``D_b - D_a`` over the ball and the box
-        combined over the vote. ``"exact"``: the points
+        ignores the box); for a network, the Lipschitz interval intersected with the one
+        of interval bound propagation (which uses the box). ``"pairwise"``: the interval
+        argument, and for the points it leaves, the exact per-pair minima of ``D_b - D_a``
+        over the ball and the box combined over the vote. ``"exact"``: the points
         :func:`~skrobust.certificates.verify_knn` proves robust (an LP per rival for 1-NN;
-        a MILP for ``k > 1``, on at most 40 references).
+        a MILP for ``k > 1``, on at most 40 references). ``"pairwise"`` and ``"exact"`` are
+        linear-only: on a network they raise a ``TypeError`` (use ``"interval"``).
     feature_range : tuple (lo, hi) or None, default=None
         The box the attacker is confined to; ``None`` (no box) certifies against every
         perturbation in the ball, so test points need not lie in any box. A box can only
@@ -460,7 +471,7 @@ def certified_knn_radius(estimator, X, *, method="pairwise", rtol=1e-6):
     method : {"pairwise", "interval"}, default="pairwise"
         The certificate whose radius is computed (see :func:`certify_knn`): ``"pairwise"``
         certifies a point when the pairwise or the interval argument does, ``"interval"``
-        uses the interval argument alone.
+        uses the interval argument alone (the one for networks).
     rtol : float, default=1e-6
         Relative precision of the bisection.
 

@@ -26,6 +26,9 @@ else the iterate with the best objective, never worse than the clean pair.
 
 import numpy as np
 
+from ._loss_engine import SINGLE_THREAD_WORK
+from ._threads import single_threaded
+
 __all__ = ["attack_pairs"]
 
 
@@ -69,6 +72,17 @@ def attack_pairs(target, X, thresholds, eps, shared, moving, step_size, max_iter
     D_clean, D_best : ndarray of shape (n,)
     adversarial : ndarray of shape (n, 2, d)
     """
+    # A network's products per step are known; a wrapped model's are not (nor its threads).
+    layers = getattr(target, "layers", None)
+    small = layers is not None and len(X) * sum(W.size for W, _ in layers) < SINGLE_THREAD_WORK
+    with single_threaded(small):
+        return _attack_pairs(
+            target, X, thresholds, eps, shared, moving, step_size, max_iter, box, rng
+        )
+
+
+def _attack_pairs(target, X, thresholds, eps, shared, moving, step_size, max_iter, box, rng):
+    """:func:`attack_pairs`, under its thread limit."""
     lo, hi = box if box is not None else (-np.inf, np.inf)
     n = X.shape[0]
     clean = [X[:, 0, :], X[:, 1, :]]

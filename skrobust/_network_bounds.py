@@ -28,9 +28,11 @@ Under the shared budget each point may move by the whole ``eps``, a relaxation.
 
 **Rounding.** Each IBP layer widens its box by ``(n + 4) * machine eps`` times
 ``|W| (|mu| + r) + |b|``, more than the float error of the products (``gamma_n`` times the
-same sums, Higham's bound for dot products of length ``n``) and of forming ``mu`` and ``r``;
-input boxes are widened by the rounding of ``x + delta``. The certificates built on these
-bounds keep the relative margin ``CERTIFICATE_RTOL`` on top.
+same sums, Higham's bound for dot products of length ``n``) and of forming ``mu`` and ``r``.
+Both bounds allow for the rounding of ``x + delta`` (each coordinate a few ulps past
+``eps``): IBP's input boxes are widened by it, the Lipschitz reach grows by ``K`` times it.
+The certificates built on these bounds keep the relative margin ``CERTIFICATE_RTOL`` on
+top.
 """
 
 import functools
@@ -188,7 +190,11 @@ def network_pair_bounds(layers, pairs, eps_values, bound, budget, feature_range)
     lowers, uppers = [], []
     if bound in ("best", "lipschitz"):
         e = (1.0 if budget == "shared" else 2.0) * eps_values[:, None]
-        root, reach = np.sqrt(D), e * lipschitz_constant(layers)
+        K = lipschitz_constant(layers)
+        # The rounding of x + delta moves each point a few ulps more (IBP's input boxes
+        # hold it already); see skrobust._bounds.rounding_slack.
+        scale = np.abs(pairs).max(axis=(1, 2))[None, :] + eps_values[:, None]
+        root, reach = np.sqrt(D), e * K + 4.0 * _MACHINE_EPS * scale * K
         lowers.append(np.maximum(root - reach, 0.0) ** 2)
         uppers.append((root + reach) ** 2)
     if bound in ("best", "interval"):
@@ -292,14 +298,14 @@ def network_distances_and_bounds(target, pairs, eps_values, bound, budget, featu
 
 def network_certify_pairs(target, pairs, eps, threshold, bound, budget, feature_range):
     """:func:`skrobust.certificates.certify_pairs` for a network."""
-    from ._bounds import certify_from_bounds, rounding_slack
+    from ._bounds import certify_from_bounds
 
     pairs, box = _checked_pairs(target, pairs, feature_range)
     D, lower, upper = network_pair_bounds(
         target.layers, pairs, np.array([eps]), bound, budget, box
     )
-    slack = rounding_slack(pairs, lipschitz_constant(target.layers), eps)
-    return certify_from_bounds(D, lower[0], upper[0], threshold, slack)
+    # Both bounds hold the rounding of x + delta already.
+    return certify_from_bounds(D, lower[0], upper[0], threshold)
 
 
 def network_certified_radius(target, pairs, threshold, budget, rtol=1e-6):

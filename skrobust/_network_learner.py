@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._embedding_losses import ContrastiveLoss, EmbeddingLoss, PairHingeLoss, TripletLoss
 from ._learner import data_scale
 from ._network import ReluNetwork, ReluNetworkTarget, relu_forward
+from ._pairs import PairDistanceMixin
 from ._training import PairBatches, PointBatches, TripletBatches, eigenvalue_penalty, train
 from ._validation import check_pair_labels, check_pairs
 
@@ -25,7 +26,9 @@ __all__ = ["ReluMetricLearner"]
 _LOSSES = {"hinge": PairHingeLoss, "contrastive": ContrastiveLoss, "triplet": TripletLoss}
 
 
-class ReluMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class ReluMetricLearner(
+    PairDistanceMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """A ReLU-network metric (the deep metric models of eq. 2), learned by mini-batch descent.
 
     The embedding is ``f(x) = W_L relu(... relu(W_1 x + b_1) ...) + b_L`` and the squared
@@ -319,53 +322,6 @@ class ReluMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype="numeric")
         return relu_forward(self.layers_, X.astype(np.float64, copy=False))
-
-    def pair_distance(self, pairs):
-        """Distances ``sqrt(D)`` of pairs (metric-learn's meaning).
-
-        Parameters
-        ----------
-        pairs : array-like of shape (n_pairs, 2, n_features)
-            Pairs of points.
-
-        Returns
-        -------
-        distances : ndarray of shape (n_pairs,)
-            ``||f(a) - f(b)||`` of each pair. Thresholds in skrobust are on its square.
-        """
-        check_is_fitted(self)
-        pairs = check_pairs(pairs, n_features=self.n_features_in_)
-        return np.sqrt(self.__skrobust_target__().squared_pair_distances(pairs))
-
-    def score_pairs(self, pairs):
-        """Same as :meth:`pair_distance` (metric-learn's older name, kept without warning).
-
-        Parameters
-        ----------
-        pairs : array-like of shape (n_pairs, 2, n_features)
-            Pairs of points.
-
-        Returns
-        -------
-        distances : ndarray of shape (n_pairs,)
-            ``sqrt(D)`` of each pair.
-        """
-        return self.pair_distance(pairs)
-
-    def pair_score(self, pairs):
-        """``-sqrt(D)`` of pairs: higher means more similar (metric-learn's meaning).
-
-        Parameters
-        ----------
-        pairs : array-like of shape (n_pairs, 2, n_features)
-            Pairs of points.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_pairs,)
-            ``-sqrt(D)`` of each pair.
-        """
-        return -self.pair_distance(pairs)
 
     def __skrobust_target__(self):
         """The fitted network as a target of skrobust's attacks and certificates.

@@ -750,6 +750,20 @@ def _split_knn(model):
     return model, None
 
 
+def is_knn_model(model):
+    """Whether ``model`` is a kNN classifier :func:`as_knn_target` reads without references."""
+    inner = unwrap_frozen(model)
+    return isinstance(inner, KnnTarget) or _split_knn(inner)[1] is not None
+
+
+def metric_of(model):
+    """The metric target of a model, or of a kNN classifier's metric: what the pair and
+    triplet attacks read (a bare ``KNeighborsClassifier`` is the identity metric)."""
+    if is_knn_model(model):
+        return as_knn_target(model).target
+    return as_target(model)
+
+
 def as_knn_target(model, X=None, y=None, *, n_neighbors=DEFAULT_VOTE_NEIGHBORS):
     """Read a fitted kNN classifier over a metric, or build one from references.
 
@@ -792,9 +806,9 @@ def as_knn_target(model, X=None, y=None, *, n_neighbors=DEFAULT_VOTE_NEIGHBORS):
     >>> knn.n_neighbors, bool((knn.predict(X) == pipe.predict(X)).all())
     (5, True)
     """
-    if isinstance(model, KnnTarget):
-        return model
     inner = unwrap_frozen(model)
+    if isinstance(inner, KnnTarget):
+        return inner
     metric_part, knn = _split_knn(inner)
     if knn is not None:
         check_is_fitted(knn)
@@ -813,5 +827,9 @@ def as_knn_target(model, X=None, y=None, *, n_neighbors=DEFAULT_VOTE_NEIGHBORS):
         )
     target = as_target(inner)
     X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[1] != target.n_features:
+        raise ValueError(
+            f"X has shape {X.shape}, but the model expects {target.n_features} features."
+        )
     vote = KNeighborsClassifier(n_neighbors=min(n_neighbors, X.shape[0]))
     return KnnTarget(target, vote.fit(target.embed(X), y))

@@ -24,6 +24,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.utils import check_random_state
 
+from ._loss_engine import SINGLE_THREAD_WORK
+from ._threads import single_threaded
+
 __all__ = [
     "Batch",
     "PairBatches",
@@ -383,7 +386,21 @@ def train(
     (True, 90)
     """
     _check_loop_parameters(solver, learning_rate, n_epochs, batch_size, keep)
-    rng = check_random_state(random_state)
+    # A mini-batch's products are small: below the learners' threshold of multiply-adds per
+    # step, BLAS threads cost more than they save.
+    work = batch_size * sum(W.size for W, _ in network.layers)
+    with single_threaded(work < SINGLE_THREAD_WORK):
+        return _train(
+            network, sampler, loss, solver, learning_rate, n_epochs, batch_size,
+            check_random_state(random_state), perturb, penalty, keep, verbose, name,
+        )  # fmt: skip
+
+
+def _train(
+    network, sampler, loss, solver, learning_rate, n_epochs, batch_size, rng, perturb, penalty,
+    keep, verbose, name,
+):  # fmt: skip
+    """The loop of :func:`train`, its parameters checked."""
     params = network.parameters
     first = [np.zeros_like(p) for p in params]
     second = [np.zeros_like(p) for p in params] if solver == "adam" else None
