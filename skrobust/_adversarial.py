@@ -47,15 +47,16 @@ from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
-from threadpoolctl import threadpool_limits
 
 from ._batch_losses import AngularLoss, semi_hard_triplets
 from ._embedding_losses import ContrastiveLoss, EmbeddingLoss, PairHingeLoss, TripletLoss
 from ._learner import RobustMetricLearner, data_scale
+from ._loss_engine import SINGLE_THREAD_WORK
 from ._network import ReluNetwork, ReluNetworkTarget
 from ._network_learner import ReluMetricLearner
 from ._retrieval_attack import retrieval_pgd
 from ._target import LinearTarget
+from ._threads import single_threaded
 from ._training import Batch, _chunks, loss_input_gradient, train
 from ._validation import check_feature_range, check_in_box
 
@@ -312,12 +313,9 @@ class _AdversarialLearner(ReluMetricLearner):
             None if box is None else (box[0] / scale, box[1] / scale),
         )
         rng = check_random_state(self.random_state)
-        # Mini-batch products are small: waking BLAS threads for each costs more than it
-        # saves, most of all on a busy machine.
-        with threadpool_limits(limits=1, user_api="blas"):
-            layers = self._fit_defence(
-                X / scale, y_idx.astype(np.int64), self._resolve_loss(), attack, rng
-            )
+        layers = self._fit_defence(
+            X / scale, y_idx.astype(np.int64), self._resolve_loss(), attack, rng
+        )
         layers[0] = (layers[0][0] / scale, layers[0][1])
         self.layers_ = layers
         return self
@@ -490,7 +488,11 @@ class AdversarialHeadLearner(_AdversarialLearner):
         H_adv = H
         if eps > 0:
             everyone = np.arange(len(X))
-            X_adv = retrieval_pgd(target, X, y_idx, H, y_idx, everyone, eps, step, max_iter, box)
+            # A step compares every point with every other: n^2 m multiply-adds.
+            with single_threaded(len(X) ** 2 * H.shape[1] < SINGLE_THREAD_WORK):
+                X_adv = retrieval_pgd(
+                    target, X, y_idx, H, y_idx, everyone, eps, step, max_iter, box
+                )
             H_adv = target.embed(X_adv)
         m = H.shape[1]
         head = ReluNetwork([(np.eye(m), np.zeros(m))], fit_bias=False)
