@@ -4,6 +4,11 @@ Attacks (AckMetric), certificates and defences from Huai et al., "On the Robustn
 Metric Learning: An Adversarial Perspective" (ACM TKDD 2022), and related work.
 """
 
+from ._adversarial import (
+    AdversarialAnchorLearner,
+    AdversarialBatchLearner,
+    AdversarialHeadLearner,
+)
 from ._attack import AckMetricAttack, AttackResult
 from ._classifier import CertifiedPairClassifier
 from ._eq23_attack import KNNAttack, KNNAttackResult
@@ -33,6 +38,9 @@ from .certificates import (
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "AdversarialAnchorLearner",
+    "AdversarialBatchLearner",
+    "AdversarialHeadLearner",
     "AckMetricAttack",
     "AttackResult",
     "CascadeKNNAttack",
