@@ -23,6 +23,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from _log import logged, relative
 from metric_learn import LMNN, ITML_Supervised
 from sklearn.model_selection import train_test_split
 from sklearn.neighbors import NeighborhoodComponentsAnalysis
@@ -47,9 +48,10 @@ start = time.perf_counter()
 model = RobustMetricLearner(max_iter=500, tol=None, random_state=0).fit(X, y)
 seconds = time.perf_counter() - start
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-from skrobust._learner import _N_LANES, _blas_threads
+from skrobust._loss_engine import N_LANES
+from skrobust._threads import blas_threads
 print(json.dumps({"seconds": seconds, "peak_mb": peak / 1024, "before_mb": before / 1024,
-                  "n_iter": model.n_iter_, "threads": min(_N_LANES, _blas_threads())}))
+                  "n_iter": model.n_iter_, "threads": min(N_LANES, blas_threads())}))
 """
 
 
@@ -142,8 +144,9 @@ def main():
             f"{r['skrobust_ratio']:.2f} | {peak} |"
         )
     (RESULTS / "fit.md").write_text("\n".join(lines) + "\n")
-    print(f"\nsaved {RESULTS / 'fit.csv'} and fit.md")
+    print(f"\nsaved {relative(RESULTS / 'fit.csv')} and fit.md")
 
 
 if __name__ == "__main__":
-    main()
+    with logged("fit"):
+        main()

@@ -55,9 +55,10 @@ numpydoc_validation_exclude = {
     r"^skrobust\.AttackResult$",
     r"^skrobust\.certificates\.KnnVerification$",
     r"^skrobust\.(CascadeResult|KNNProblem)$",
+    r"^skrobust\.(PairAttackResult|TripletAttackResult|KNNAttackResult)$",
     r"^skrobust\.(Eq23|MarginPGD|MaxMarginLP|TargetedLineSearch)\.perturb$",
     r"^skrobust\.testing\.(boxes|components|fixed_metrics|pairs_in_box|pairs_with_perturbations"
-    r"|perturbations|points_in_box|triplets_in_box)$",
+    r"|perturbations|points_in_box|relu_networks|triplets_in_box)$",
     r"\.get_params$",
     r"\.set_params$",
     r"\.fit_transform$",
@@ -110,7 +111,7 @@ def _reexports():
 
 # Modules that own their subject: what they export is documented in them, and every other
 # public module that re-exports it links there (see _reexports).
-_HOMES = ("skrobust.certificates",)
+_HOMES = ("skrobust.certificates", "skrobust.targets")
 _aliases, _aliases_by_home = _reexports()
 autosummary_context = {"reexported": _aliases, "aliases": _aliases_by_home}
 

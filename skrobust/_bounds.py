@@ -26,16 +26,24 @@ term, because ``|D' - D|`` is bounded by the same quantity):
 
 The paper's, spectral and Frobenius bounds need the box (``b``); without one
 (``feature_range=None``) only the triangle bound holds.
+
+ReLU networks have their own bounds, interval bound propagation and a Lipschitz bound
+(``skrobust._network_bounds``); the public functions below dispatch to them.
 """
 
 import itertools
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
-from ._mahalanobis import MahalanobisMetric, mahalanobis_metric
+from ._network_bounds import (
+    network_certified_radius,
+    network_certify_pairs,
+    network_distances_and_bounds,
+    network_of,
+)
+from ._target import LinearTarget, as_target, check_linear, resolve_threshold
+from ._threads import single_threaded
 from ._validation import (
     check_eps,
     check_feature_range,
@@ -53,7 +61,9 @@ __all__ = [
     "perturbed_distance_bounds",
 ]
 
-BOUNDS = ("best", "paper", "spectral", "frobenius", "triangle")
+BOUNDS = ("best", "paper", "spectral", "frobenius", "triangle", "interval", "lipschitz")
+# Bounds that need no box.
+_BOXLESS = ("best", "triangle", "interval", "lipschitz")
 BUDGETS = ("shared", "per_point")
 
 # Exact ||W||_{inf->2} by enumerating sign vectors up to this many features (2^(d-1) of
@@ -166,7 +176,7 @@ class MetricNorms:
     --------
     >>> import numpy as np
     >>> from skrobust import metric_norms, perturbed_distance_bounds
-    >>> from skrobust._mahalanobis import MahalanobisMetric
+    >>> from skrobust import MahalanobisMetric
     >>> norms = metric_norms(MahalanobisMetric(np.diag([3.0, 4.0]), np.zeros(2)))
     >>> round(norms.inf_to_2, 6), round(norms.spectral, 6)
     (5.0, 16.0)
@@ -188,17 +198,28 @@ class MetricNorms:
         """Number of input features, the columns of ``components``."""
         return self.components.shape[1]
 
+    def __skrobust_target__(self):
+        """The linear target of these norms (the model protocol).
+
+        Returns
+        -------
+        target : LinearTarget
+            ``components`` with ``threshold``.
+        """
+        return LinearTarget(self.components, threshold=self.threshold)
+
 
 def metric_norms(model, max_exact_features=MAX_EXACT_FEATURES):
     """Compute the :class:`MetricNorms` of a fitted Mahalanobis model.
 
     Parameters
     ----------
-    model : estimator, MahalanobisMetric or MetricNorms
-        Anything :func:`~skrobust.mahalanobis_metric` reads (a fitted skrobust,
+    model : estimator, LinearTarget or MetricNorms
+        Any linear model :func:`~skrobust.targets.as_target` reads (a fitted skrobust,
         metric-learn or scikit-learn NCA model, a ``FrozenEstimator``, a ``Pipeline`` of
-        affine scalers and a metric step, a :class:`~skrobust.CertifiedPairClassifier`). A
-        ``MetricNorms`` is returned as it is.
+        affine scalers and a metric step, a :class:`~skrobust.CertifiedPairClassifier`, a
+        :class:`~skrobust.targets.LinearTarget`). A ``MetricNorms`` is returned as it is;
+        a target keeps its norms, so passing the same target again does not recompute them.
     max_exact_features : int, default=16
         Passed to :func:`inf_to_2_norm`.
 
@@ -219,21 +240,36 @@ def metric_norms(model, max_exact_features=MAX_EXACT_FEATURES):
     """
     if isinstance(model, MetricNorms):
         return model
-    metric = model if isinstance(model, MahalanobisMetric) else mahalanobis_metric(model)
-    W = np.ascontiguousarray(metric.components, dtype=np.float64)
+    target = check_linear(
+        as_target(model), "The pair bounds", "the attack (AckMetricAttack) for an upper bound"
+    )
+    key = ("norms", max_exact_features)
+    cached = target._cache.get(key)
+    if cached is None:
+        cached = _norms_of(target.components, max_exact_features)
+        target._cache[key] = cached
+    if cached.threshold == target.threshold:
+        return cached
+    return MetricNorms(*(getattr(cached, f) for f in _NORM_FIELDS), target.threshold)
+
+
+_NORM_FIELDS = ("components", "inf_to_2", "inf_to_2_exact", "spectral", "frobenius")
+
+
+def _norms_of(components, max_exact_features):
+    """The :class:`MetricNorms` of ``W`` (without a threshold)."""
+    W = np.ascontiguousarray(components, dtype=np.float64)
     # Norms of W / scale, scaled back: squares of tiny entries would underflow to 0.
     scale = float(np.abs(W).max()) if W.size else 0.0
     if scale == 0.0:
-        return MetricNorms(W, 0.0, True, 0.0, 0.0, metric.threshold)
+        return MetricNorms(W, 0.0, True, 0.0, 0.0)
     unit = W / scale
     M = unit.T @ unit
     K, exact = inf_to_2_norm(unit, max_exact_features)
     spectral = float(np.linalg.norm(M, 2))
     frobenius = float(np.linalg.norm(M, "fro"))
     square = scale * scale * _ROUND_UP
-    return MetricNorms(
-        W, K * scale, exact, spectral * square, frobenius * square, metric.threshold
-    )
+    return MetricNorms(W, K * scale, exact, spectral * square, frobenius * square)
 
 
 # Pairs per block of the distance computation: the block's temporaries stay in cache and
@@ -263,7 +299,7 @@ def checked_squared_distances(components, pairs, feature_range=None):
     diff = np.empty((block, n_features))
     embedded = np.empty((block, WT.shape[1]))
     one_thread = n_pairs > block  # threadpoolctl costs ~1 ms: only for many blocks
-    with threadpool_limits(limits=1, user_api="blas") if one_thread else nullcontext():
+    with single_threaded(one_thread):
         for start in range(0, n_pairs, block):
             stop = min(n_pairs, start + block)
             chunk = X[start:stop]
@@ -355,25 +391,45 @@ def perturbed_distance_bounds(
     doubles (``d=1, W=1, x=(0.9, 0.1), eps=0.1`` reaches ``D' = 1.0 > 0.84``). The
     derivations are in the module docstring of ``skrobust._bounds``.
 
+    For a ReLU network (``D = ||f(x) - f(x')||^2``, eq. 2) the bounds above are linear-only
+    and raise a ``TypeError``; two others hold (derivations in ``skrobust._network_bounds``):
+
+    ========= ==========================================================================
+    lipschitz the triangle row with ``K = ||W_1||_{inf->2} prod_{l >= 2} ||W_l||_2`` (ReLU
+              is 1-Lipschitz); needs no box
+    interval  interval bound propagation: a box holding ``f`` of every reachable input
+              (the ``eps`` ball inside the box), and the nearest and farthest squared
+              distances between the two points' boxes
+    ========= ==========================================================================
+
+    ``"best"`` takes the tighter of the two per pair. On a linear metric ``"lipschitz"``
+    is ``"triangle"`` and ``"interval"`` is the same propagation through one layer.
+
     Parameters
     ----------
-    model : fitted Mahalanobis model or MetricNorms
-        Anything :func:`~skrobust.mahalanobis_metric` reads, or the :class:`MetricNorms`
-        of one (precomputed by :func:`metric_norms`, to skip recomputing the norms).
+    model : fitted model, MetricTarget or MetricNorms
+        Any model :func:`~skrobust.targets.as_target` reads whose metric is linear or a ReLU
+        network (:class:`~skrobust.ReluMetricLearner`,
+        :class:`~skrobust.targets.ReluNetworkTarget`, a pipeline of affine scalers and one),
+        or the :class:`MetricNorms` of a linear one (precomputed by :func:`metric_norms`, to
+        skip recomputing the norms).
     pairs : array-like of shape (n_pairs, 2, n_features)
         Clean pairs, inside the box.
     eps : float or array-like of shape (n_eps,)
         Budget(s) in the L-infinity norm, ``>= 0``.
-    bound : {"best", "paper", "spectral", "frobenius", "triangle"}, default="best"
+    bound : {"best", "paper", "spectral", "frobenius", "triangle", "interval", \
+            "lipschitz"}, default="best"
         Which bound; ``"best"`` takes, per pair, the tightest of those valid for the box
-        (the largest lower and the smallest upper bound: all are valid, so these are too).
+        (the largest lower and the smallest upper bound: all are valid, so these are too):
+        of the first four for a linear metric, of ``"interval"`` and ``"lipschitz"`` for a
+        network (the others raise a ``TypeError`` there).
     budget : {"shared", "per_point"}, default="shared"
         ``"shared"``: ``||d_i||_inf + ||d_j||_inf <= eps`` (eq. 4). ``"per_point"``:
         ``||d_i||_inf <= eps`` and ``||d_j||_inf <= eps``.
     feature_range : (float, float) or None, default=(0.0, 1.0)
         The box the clean and the perturbed points lie in. ``None`` (no box) leaves only
-        the triangle bound valid: ``"best"`` then uses it alone, and the other bounds raise
-        a ``ValueError``.
+        the triangle, interval and Lipschitz bounds valid: ``"best"`` then uses those, and
+        the other bounds raise a ``ValueError``.
 
     Returns
     -------
@@ -387,12 +443,16 @@ def perturbed_distance_bounds(
     ValueError
         For an unknown ``bound`` or ``budget``, a box-dependent bound without a box, pairs
         outside the box, or an invalid ``eps``.
+    TypeError
+        For a linear-only bound on a network, or a model without a linear metric or the
+        layers of a ReLU network (a :class:`~skrobust.targets.CallableTarget`: attack it
+        instead, for an upper bound).
 
     Examples
     --------
     >>> import numpy as np
     >>> from skrobust import perturbed_distance_bounds
-    >>> from skrobust._mahalanobis import MahalanobisMetric
+    >>> from skrobust import MahalanobisMetric
     >>> identity = MahalanobisMetric(np.eye(1), np.zeros(1))
     >>> pairs = np.array([[[0.9], [0.1]]])
     >>> lower, upper = perturbed_distance_bounds(
@@ -407,15 +467,29 @@ def perturbed_distance_bounds(
     bound = check_scalar_choice(bound, "bound", BOUNDS)
     budget = check_scalar_choice(budget, "budget", BUDGETS)
     eps_values, scalar = check_eps(eps)
-    if feature_range is None and bound not in ("best", "triangle"):
-        raise ValueError(
-            f"bound={bound!r} needs a box (its increment scales with the box width); with "
-            "feature_range=None only bound='triangle' is valid, and bound='best' uses it."
+    _check_box_needed(bound, feature_range)
+    network = network_of(model, bound)
+    if network is not None:
+        feature_range = check_feature_range(feature_range)
+        _, lower, upper = network_distances_and_bounds(
+            network, pairs, eps_values, bound, budget, feature_range
         )
-    _, lower, upper = distances_and_bounds(model, pairs, eps_values, bound, budget, feature_range)
+    else:
+        _, lower, upper = distances_and_bounds(
+            model, pairs, eps_values, bound, budget, feature_range
+        )
     if scalar:
         return lower[0], upper[0]
     return lower, upper
+
+
+def _check_box_needed(bound, feature_range):
+    if feature_range is None and bound not in _BOXLESS:
+        raise ValueError(
+            f"bound={bound!r} needs a box (its increment scales with the box width); with "
+            "feature_range=None only bound='triangle', 'interval' or 'lipschitz' is valid, "
+            "and bound='best' uses those."
+        )
 
 
 def rounding_slack(pairs, inf_to_2, eps=0.0):
@@ -450,24 +524,6 @@ def _radius_from_distances(D, threshold, inf_to_2, budget, slack=0.0):
     return radius
 
 
-def _resolve_threshold(norms, threshold):
-    if threshold is None:
-        if norms.threshold is None:
-            raise ValueError(
-                "threshold=None, and the model has no threshold of its own: pass a "
-                "threshold on the squared distance (for example from "
-                "skrobust.calibrate_threshold)."
-            )
-        return float(norms.threshold)
-    try:
-        threshold = float(threshold)
-    except (TypeError, ValueError):
-        raise TypeError(f"threshold must be a number or None, got {threshold!r}.") from None
-    if not np.isfinite(threshold):
-        raise ValueError(f"threshold must be finite, got {threshold!r}.")
-    return threshold
-
-
 def certified_radius(model, pairs, threshold=None, budget="shared"):
     """Per pair, a budget below which its predicted label provably cannot change.
 
@@ -484,10 +540,17 @@ def certified_radius(model, pairs, threshold=None, budget="shared"):
     ``1e-9`` is subtracted so that float rounding never certifies a breakable pair; a pair
     within that margin of the threshold gets radius 0 (ties are never certified).
 
+    For a ReLU network, ``K`` is the Lipschitz bound
+    ``||W_1||_{inf->2} prod_{l >= 2} ||W_l||_2``, and the radius is the larger of that
+    closed form and the interval radius: the largest budget at which interval bound
+    propagation (without a box) certifies the pair, found by bisection to a relative
+    ``1e-6``, every returned value itself certified.
+
     Parameters
     ----------
-    model : fitted Mahalanobis model or MetricNorms
-        Anything :func:`~skrobust.mahalanobis_metric` reads, or its :class:`MetricNorms`.
+    model : fitted model, MetricTarget or MetricNorms
+        Any model :func:`~skrobust.targets.as_target` reads whose metric is linear or a ReLU
+        network, or the :class:`MetricNorms` of a linear one.
     pairs : array-like of shape (n_pairs, 2, n_features)
         Pairs to certify; any finite values (the triangle bound needs no box).
     threshold : float or None, default=None
@@ -508,15 +571,19 @@ def certified_radius(model, pairs, threshold=None, budget="shared"):
     --------
     >>> import numpy as np
     >>> from skrobust import certified_radius
-    >>> from skrobust._mahalanobis import MahalanobisMetric
+    >>> from skrobust import MahalanobisMetric
     >>> identity = MahalanobisMetric(np.eye(1), np.zeros(1))
     >>> pairs = np.array([[[0.0], [0.1]], [[0.0], [0.5]], [[0.0], [0.3]]])
     >>> np.round(certified_radius(identity, pairs, threshold=0.09), 6).tolist()
     [0.2, 0.2, 0.0]
     """
     budget = check_scalar_choice(budget, "budget", BUDGETS)
+    network = network_of(model, "best")
+    if network is not None:
+        threshold = resolve_threshold(network, threshold)
+        return network_certified_radius(network, pairs, threshold, budget)
     norms = metric_norms(model)
-    threshold = _resolve_threshold(norms, threshold)
+    threshold = resolve_threshold(norms, threshold)
     D = checked_squared_distances(norms.components, pairs)
     slack = rounding_slack(pairs, norms.inf_to_2)
     return _radius_from_distances(D, threshold, norms.inf_to_2, budget, slack)
@@ -549,16 +616,20 @@ def certify_pairs(
 
     Parameters
     ----------
-    model : fitted Mahalanobis model or MetricNorms
-        Anything :func:`~skrobust.mahalanobis_metric` reads, or its :class:`MetricNorms`.
+    model : fitted model, MetricTarget or MetricNorms
+        Any model :func:`~skrobust.targets.as_target` reads whose metric is linear or a ReLU
+        network, or the :class:`MetricNorms` of a linear one.
     pairs : array-like of shape (n_pairs, 2, n_features)
         Clean pairs, inside the box.
     eps : float
         The L-infinity budget, ``>= 0``.
     threshold : float or None, default=None
         Threshold on the squared distance; ``None`` uses the model's own.
-    bound : {"best", "paper", "spectral", "frobenius", "triangle"}, default="best"
+    bound : {"best", "paper", "spectral", "frobenius", "triangle", "interval", \
+            "lipschitz"}, default="best"
+        See :func:`perturbed_distance_bounds` (a network takes the last two and ``"best"``).
     budget : {"shared", "per_point"}, default="shared"
+        See :func:`perturbed_distance_bounds`.
     feature_range : (float, float) or None, default=(0.0, 1.0)
         See :func:`perturbed_distance_bounds`.
 
@@ -570,7 +641,7 @@ def certify_pairs(
     --------
     >>> import numpy as np
     >>> from skrobust.certificates import certify_pairs
-    >>> from skrobust._mahalanobis import MahalanobisMetric
+    >>> from skrobust import MahalanobisMetric
     >>> identity = MahalanobisMetric(np.eye(1), np.zeros(1))
     >>> pairs = np.array([[[0.0], [0.1]], [[0.0], [0.5]], [[0.0], [0.3]]])
     >>> certify_pairs(identity, pairs, 0.1, threshold=0.09, bound="triangle").tolist()
@@ -581,13 +652,15 @@ def certify_pairs(
     eps_values, scalar = check_eps(eps)
     if not scalar:
         raise ValueError(f"eps must be a single number, got {eps!r}.")
-    if feature_range is None and bound not in ("best", "triangle"):
-        raise ValueError(
-            f"bound={bound!r} needs a box (its increment scales with the box width); with "
-            "feature_range=None only bound='triangle' is valid, and bound='best' uses it."
-        )
+    _check_box_needed(bound, feature_range)
+    network = network_of(model, bound)
+    if network is not None:
+        threshold = resolve_threshold(network, threshold)
+        feature_range = check_feature_range(feature_range)
+        eps = float(eps_values[0])
+        return network_certify_pairs(network, pairs, eps, threshold, bound, budget, feature_range)
     norms = metric_norms(model)
-    threshold = _resolve_threshold(norms, threshold)
+    threshold = resolve_threshold(norms, threshold)
     D, lower, upper = distances_and_bounds(norms, pairs, eps_values, bound, budget, feature_range)
     slack = rounding_slack(pairs, norms.inf_to_2, float(eps_values[0]))
     return certify_from_bounds(D, lower[0], upper[0], threshold, slack)

@@ -330,7 +330,7 @@ def verify_knn(estimator, X, eps, *, feature_range=None, max_references=MAX_MILP
         raise ValueError(f"eps must be a single number, got {eps!r}.")
     eps = float(eps_values[0])
     feature_range = check_feature_range(feature_range)
-    parts = _KnnParts(estimator)
+    parts = _KnnParts(estimator, "exact")
     metric, knn = parts.metric, parts.knn
     X, feature_range = parts.check_X(X, feature_range)
     E, ref_class, k = parts.references, parts.ref_classes, parts.k
@@ -346,7 +346,7 @@ def verify_knn(estimator, X, eps, *, feature_range=None, max_references=MAX_MILP
     certified = np.zeros(X.shape[0], dtype=bool)
     if k > 1:
         certified = _certify(parts, X, np.full(X.shape[0], eps), "pairwise", feature_range)
-    predictions = estimator.predict(X)
+    predictions = parts.predict(X)
     classes = list(knn.classes_)
     status = np.empty(X.shape[0], dtype=object)
     adversarial = np.full(X.shape, np.nan)
@@ -363,21 +363,21 @@ def verify_knn(estimator, X, eps, *, feature_range=None, max_references=MAX_MILP
         else:
             s, x = _verify_knn_point(
                 X[i], Z[i], E, P, ref_class, c, predictions[i], len(classes), k, eps,
-                feature_range, estimator.predict,
+                feature_range, parts.predict,
             )  # fmt: skip
         status[i] = s
         if x is not None:
             adversarial[i] = x
     candidates = np.flatnonzero(status == _CANDIDATE)
     if candidates.size:
-        flipped = estimator.predict(adversarial[candidates]) != predictions[candidates]
+        flipped = parts.predict(adversarial[candidates]) != predictions[candidates]
         status[candidates[flipped]] = BROKEN
         for i in candidates[~flipped]:  # rare: rounding undid the flip; search all rivals
             adversarial[i] = np.nan
             c = classes.index(predictions[i])
             status[i], x = _verify_1nn_point(
                 X[i], Z[i], E, P, ref_class, c, predictions[i], eps, feature_range,
-                estimator.predict,
+                parts.predict,
             )  # fmt: skip
             if x is not None:
                 adversarial[i] = x

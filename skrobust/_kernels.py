@@ -1,30 +1,14 @@
 """numba kernels of the AckMetric attack, nothing else.
 
-Pure functions over arrays: the caller (:mod:`skrobust._attack`) validates, allocates and
-computes every matrix product with BLAS; a kernel only does the per-element work between
-two products. numba's default ``workqueue`` threading layer aborts the process when two
-threads launch a parallel kernel at the same time, so every call of a parallel kernel goes
-through :func:`run_parallel`, which holds :data:`PARALLEL_LOCK`.
+Pure functions over arrays: the callers (:mod:`skrobust._pair_attack`,
+:mod:`skrobust._eq23_attack`) validate, allocate and compute every matrix product with BLAS;
+a kernel only does the per-element work between two products. numba's default ``workqueue``
+threading layer aborts the process when two threads launch a parallel kernel at the same
+time, so every call of a parallel kernel goes through :func:`skrobust._threads.run_parallel`.
 """
 
-import threading
-
 import numpy as np
-from numba import get_num_threads, njit, prange, set_num_threads
-
-#: Serialises parallel kernel launches (numba's workqueue layer is not thread-safe).
-PARALLEL_LOCK = threading.Lock()
-
-
-def run_parallel(kernel, *args, n_threads):
-    """Call a parallel kernel under :data:`PARALLEL_LOCK`, on ``n_threads`` threads."""
-    with PARALLEL_LOCK:
-        previous = get_num_threads()
-        set_num_threads(n_threads)
-        try:
-            return kernel(*args)
-        finally:
-            set_num_threads(previous)
+from numba import njit, prange
 
 
 @njit(cache=True, parallel=True)

@@ -1,11 +1,8 @@
 """RobustMetricLearner: pairwise hinge metric learning with the paper's eigenvalue defence."""
 
 import numbers
-import threading
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from functools import partial
 
 import numpy as np
@@ -20,29 +17,15 @@ from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
-from threadpoolctl import threadpool_info, threadpool_limits
 
-from ._loss_kernels import hinge_slopes_tile
-from ._mahalanobis import squared_pair_distances
+from ._loss_engine import all_pairs_loss_grad, loss_threads, pair_list_loss_grad
 from ._margin_loss import MinedMarginObjective
+from ._pairs import PairDistanceMixin
 from ._sampled_loss import AUTO_FULL_MAX_SAMPLES, SAMPLE_SIZE, sampled_objective
-from ._validation import check_pair_labels, check_pairs
+from ._target import LinearTarget
+from ._validation import check_labelled_pairs, check_labelled_points
 
-# skrobust's defence: certified training of the triangle bound. robust_eps = 0.05 was chosen
-# among 0.02, 0.05 and 0.1 on three splits (seeds 0-2) of the bundled data sets;
-# benchmarks/reproduce_table3.py reports it on other splits.
-BEST_DEFENCE = {"alpha": 0.0, "robust_eps": 0.05}
-
-# Side of the square tiles of the N x N pair matrix: a tile of doubles (1.2 MB) stays in a
-# core's cache through the Gram product, the hinge kernel and the two slope products. 256
-# to 384 measured fastest for N = 5,000, m = 64 on a 2-core machine (bench_fit.py).
-_TILE = 384
-# Independent sums the tiles are dealt to; threads run whole lanes, so the result is the
-# same for any number of threads. The loss's memory is one tile per running lane and
-# 2 + (running lanes) arrays of N x (m + 1) doubles, whatever N is.
-_N_LANES = 4
 # Certified margin training (certificate="pairwise"): target neighbours and rivals per
 # point, and how often they are re-mined. Three targets are the vote of a 3-NN (the paper's
 # m = 3, table 5); ten rivals cover the other-class points within reach of it; mining costs
@@ -56,161 +39,26 @@ _N_ITER_CONVERGED = 10
 # fraction above the best one (oscillating or diverging), or having fallen by more than this
 # fraction over its last tenth of steps (still descending fast).
 _CONVERGENCE_RTOL = 0.01
-# Below this many multiply-adds per step (n_points^2 x n_components), BLAS runs on one
-# thread: small products gain nothing from threads, and on a busy machine (GridSearchCV
-# workers, other processes) waking them costs more than the product (measured: a 177 x 64
-# fit went from 60 s to 0.8 s on a loaded 2-core machine).
-_SINGLE_THREAD_WORK = 5e7
 
 
-def certified_hinge(D, sign, gamma, eK):
-    """The loss core: per-pair terms of eq. (20) and their slopes, for both training forms.
-
-    Each pair contributes ``max(0, 1 + y (D' - gamma))``. With ``eK == 0``, ``D' = D``, the
-    paper's loss. With ``eK = eps K > 0`` (``K >= ||W||_{inf->2}``), ``D'`` is the triangle
-    bound's worst case when one point of the pair moves by ``||delta||_inf <= eps``:
-    ``t = sqrt(D) + y eK`` (a similar pair pushed apart, a dissimilar one pulled together)
-    and ``D' = t |t|`` (the signed square keeps a slope where ``sqrt(D) < eK``).
-
-    Returns ``(sum of the terms, y dD'/dD per pair where active, sum of the active dD'/d(eK)``
-    ``= 2 |t| y^2)``. The kernel ``hinge_slopes_tile`` computes the same in one fused pass.
-    """
-    D = np.maximum(D, 0.0)
-    if eK > 0:
-        s = np.sqrt(D)
-        t = s + sign * eK
-        abs_t = np.abs(t)
-        D = t * abs_t
-        slope = np.divide(abs_t, s, out=np.zeros_like(s), where=s > 0)
+def eigenvalue_weights(alpha, eig_k, n_eigenvalues):
+    """The weights of the eigenvalue defence (eq. 21), largest eigenvalue first, or ``None``
+    when they are all 0: a float ``alpha`` spreads as ``alpha / eig_k`` on each of the top
+    ``eig_k`` eigenvalues, an array gives one weight each; weights past the matrix's
+    ``n_eigenvalues`` go unused."""
+    if np.ndim(alpha) == 0:
+        weights = np.full(eig_k, float(alpha) / eig_k)
     else:
-        abs_t, slope = np.zeros_like(D), 1.0
-    h = 1.0 + sign * (D - gamma)
-    active = h > 0
-    return (
-        float(h[active].sum()),
-        np.where(active, sign * slope, 0.0),
-        float(2.0 * abs_t[active].sum()),
-    )
-
-
-def inf_to_2_norm_bound(W):
-    """``K = sum of the column norms of W``, an upper bound on ``||W||_{inf->2}``, and its
-    gradient in ``W`` (zero columns get the subgradient 0)."""
-    norms = np.linalg.norm(W, axis=0)
-    grad = np.divide(W, norms, out=np.zeros_like(W), where=norms > 0)
-    return float(norms.sum()), grad
-
-
-def _all_pairs_loss_grad(X, y_idx, W, gamma, eps=0.0, map_lanes=map):
-    """L1 of eq. (20) over all pairs ``i < j`` of ``X`` and its gradient with respect to W.
-
-    ``sum_{i<j} c_ij (x_i - x_j)(x_i - x_j)^T = X^T L X`` with ``L = diag(C 1) - C`` the
-    Laplacian of the symmetric slope matrix ``C``, so the gradient
-    ``2 W X^T L X = 2 (L Z)^T X`` needs only the embedding ``Z = X W^T``: no ``N^2 x d``
-    tensor. ``C`` is built in square tiles of its upper triangle (each pair once; a tile
-    stays in cache through its three products), so memory stays bounded and the cost is
-    ``O(3 N^2 m / 2 + N d m)``. A column of ones appended to ``Z`` makes the same products
-    return the degrees ``C 1``. ``eps > 0`` trains the certified worst case of
-    :func:`certified_hinge`.
-
-    The tiles are dealt to ``_N_LANES`` lanes, each summing into its own buffer in a fixed
-    order; ``map_lanes`` (``map``, or a thread pool's ``map``: lazy, in lane order) runs the
-    lanes, whose sums are added in lane order as they come, so the result does not depend
-    on how many threads ran them.
-    """
-    n = X.shape[0]
-    K, dK = inf_to_2_norm_bound(W) if eps > 0 else (0.0, None)
-    Z = X @ W.T
-    m = Z.shape[1]
-    Z1 = np.ones((n, m + 1))
-    Z1[:, :m] = Z
-    sq = np.einsum("ij,ij->i", Z, Z)
-    eK = eps * K
-    edges = range(0, n, _TILE)
-    tiles = [(i, j) for i in edges for j in edges if j >= i]
-    lanes = [tiles[k::_N_LANES] for k in range(min(_N_LANES, len(tiles)))]
-
-    def run_lane(lane):
-        CZ1 = np.zeros((n, m + 1))
-        buffer = np.empty(_TILE * _TILE)
-        total = k_slope = 0.0
-        for i, j in lane:
-            rows, cols = slice(i, min(n, i + _TILE)), slice(j, min(n, j + _TILE))
-            C = buffer[: (rows.stop - i) * (cols.stop - j)].reshape(rows.stop - i, -1)
-            np.matmul(Z[rows], Z[cols].T, out=C)
-            loss, slope = hinge_slopes_tile(
-                C, sq[rows], y_idx[rows], sq[cols], y_idx[cols], i == j, float(gamma), eK
+        weights = np.asarray(alpha, dtype=np.float64)
+        if weights.shape != (eig_k,):
+            raise ValueError(
+                f"alpha must be a float or an array of eig_k={eig_k} weights (one per "
+                f"eigenvalue, largest first), got shape {weights.shape}."
             )
-            total += loss
-            k_slope += slope
-            CZ1[rows] += C @ Z1[cols]
-            # (Z_i^T C)^T is C^T Z_i; BLAS runs this orientation faster.
-            CZ1[cols] += (Z1[rows].T @ C).T
-        return CZ1, total, k_slope
-
-    CZ1, total, k_slope = None, 0.0, 0.0
-    for lane_CZ1, lane_total, lane_slope in map_lanes(run_lane, lanes):
-        if CZ1 is None:
-            CZ1 = lane_CZ1
-        else:
-            CZ1 += lane_CZ1
-        total += lane_total
-        k_slope += lane_slope
-    n_pairs = n * (n - 1) / 2.0
-    LZ = CZ1[:, m:] * Z - CZ1[:, :m]
-    grad = 2.0 * (LZ.T @ X) / n_pairs
-    if eps > 0:
-        grad += (eps * k_slope / n_pairs) * dK
-    return total / n_pairs, grad
-
-
-def _blas_threads():
-    """Threads BLAS may use here and now (after any ``threadpool_limits`` of the caller,
-    ``OMP_NUM_THREADS`` or a joblib worker's limit)."""
-    counts = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
-    return max(counts, default=1)
-
-
-def _lane_threads():
-    """Threads to run the lanes on: as many as BLAS may use, rounded down to a divisor of
-    ``_N_LANES`` (the lanes are equal: 3 threads would finish no sooner than 2). One off the
-    main thread: a fit there is already one of several parallel jobs, and BLAS limits are
-    process-wide, so two fits setting them at once would undo each other's."""
-    if threading.current_thread() is not threading.main_thread():
-        return 1
-    n_threads = min(_N_LANES, _blas_threads())
-    while _N_LANES % n_threads:
-        n_threads -= 1
-    return n_threads
-
-
-@contextmanager
-def _lane_map(n_threads):
-    """A ``map`` over the all-pairs loss's lanes: the builtin, or ``n_threads`` threads with
-    BLAS on one thread inside each while the context lasts (threads of threads would
-    oversubscribe the cores, and switching BLAS's threads at each call costs more than a
-    small product)."""
-    if n_threads <= 1:
-        yield map
-        return
-    with (
-        threadpool_limits(limits=1, user_api="blas"),
-        ThreadPoolExecutor(n_threads, thread_name_prefix="skrobust-loss") as pool,
-    ):
-        yield pool.map
-
-
-def _pair_list_loss_grad(U, sign, W, gamma, eps=0.0):
-    """L1 over a given list of labelled pairs, ``U`` holding their differences."""
-    K, dK = inf_to_2_norm_bound(W) if eps > 0 else (0.0, None)
-    V = U @ W.T
-    D = np.einsum("ij,ij->i", V, V)
-    loss, c, k_slope = certified_hinge(D, sign, gamma, eps * K)
-    n_pairs = U.shape[0]
-    grad = 2.0 * ((V * c[:, None]).T @ U) / n_pairs
-    if eps > 0:
-        grad += (eps * k_slope / n_pairs) * dK
-    return loss / n_pairs, grad
+        if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+            raise ValueError(f"alpha weights must be finite and >= 0, got {weights}.")
+    weights = weights[:n_eigenvalues]
+    return None if not np.any(weights) else weights
 
 
 def data_scale(X, name="X"):
@@ -234,7 +82,9 @@ def data_scale(X, name="X"):
     return peak * width
 
 
-class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class RobustMetricLearner(
+    PairDistanceMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Pairwise hinge metric learning with the paper's eigenvalue defence (eq. 20-21).
 
     Learns a linear map ``W`` (``components_``) so that the squared distance
@@ -384,8 +234,6 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     True
     """
 
-    _skrobust_mahalanobis = True
-
     _parameter_constraints = {
         "n_components": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "gamma": [Interval(numbers.Real, 0, None, closed="neither")],
@@ -451,17 +299,7 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         -------
         self : RobustMetricLearner
         """
-        # dtype="numeric" refuses strings (as scikit-learn's NCA does) instead of parsing them.
-        X, y = validate_data(self, X, y, ensure_min_samples=2, dtype="numeric")
-        X = X.astype(np.float64, copy=False)
-        check_classification_targets(y)
-        classes, y_idx = np.unique(y, return_inverse=True)
-        y_idx = y_idx.astype(np.int64)
-        if len(classes) < 2:
-            raise ValueError(
-                f"y must contain at least two classes to form dissimilar pairs; got only "
-                f"{classes.tolist()}."
-            )
+        X, y_idx = check_labelled_points(self, X, y)
         n = X.shape[0]
         scale = data_scale(X)
         X = X / scale
@@ -481,7 +319,7 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         else:
 
             def objective_on(X, y_idx):
-                return partial(_all_pairs_loss_grad, X, y_idx, gamma=self.gamma, eps=eps)
+                return partial(all_pairs_loss_grad, X, y_idx, gamma=self.gamma, eps=eps)
 
         if self.objective == "full" or (self.objective == "auto" and n <= AUTO_FULL_MAX_SAMPLES):
             loss_grad = objective_on(X, y_idx)
@@ -519,13 +357,7 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         >>> bool(((D <= learner.gamma) == (labels == 1)).mean() > 0.8)
         True
         """
-        pairs = check_pairs(pairs)
-        labels = check_pair_labels(y, len(pairs))
-        if not (np.any(labels == 1) and np.any(labels == -1)):
-            raise ValueError("y must contain both similar (+1) and dissimilar (-1) pairs.")
-        self.n_features_in_ = pairs.shape[2]
-        if hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
+        pairs, labels = check_labelled_pairs(self, pairs, y)
         X = pairs.reshape(-1, pairs.shape[2])
         scale = data_scale(X, name="pairs")
         X = X / scale
@@ -538,7 +370,7 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             return np.einsum("ij,ij->", V, V) / len(U)
 
         return self._optimise(
-            X, scale, mean_distance, lambda W: _pair_list_loss_grad(U, sign, W, self.gamma, eps)
+            X, scale, mean_distance, lambda W: pair_list_loss_grad(U, sign, W, self.gamma, eps)
         )
 
     def transform(self, X):
@@ -568,83 +400,16 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         check_is_fitted(self)
         return self.components_.T @ self.components_
 
-    def get_metric(self):
-        """A function ``metric(u, v)`` returning ``sqrt(D(u, v))``, for use by scipy or kNN.
+    def __skrobust_target__(self):
+        """The fitted metric for skrobust's attacks and certificates (the model protocol).
 
         Returns
         -------
-        metric : callable
-            ``metric(u, v)`` of two points of shape (n_features,), a float.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from skrobust import RobustMetricLearner
-        >>> X, y = np.array([[0.0, 0.0], [0.1, 0.0], [1.0, 1.0], [0.9, 1.0]]), [0, 0, 1, 1]
-        >>> metric = RobustMetricLearner(max_iter=5).fit(X, y).get_metric()
-        >>> bool(metric(X[0], X[1]) < metric(X[0], X[2]))
-        True
+        target : LinearTarget
+            ``components_``, with ``gamma`` as the threshold on the squared distance.
         """
         check_is_fitted(self)
-        W = self.components_.copy()
-
-        def metric(u, v):
-            diff = W @ (np.asarray(u, dtype=np.float64) - np.asarray(v, dtype=np.float64))
-            return float(np.sqrt(diff @ diff))
-
-        return metric
-
-    def pair_distance(self, pairs):
-        """Distances ``sqrt(D)`` of pairs (metric-learn's meaning).
-
-        Parameters
-        ----------
-        pairs : array-like of shape (n_pairs, 2, n_features)
-            Pairs of points.
-
-        Returns
-        -------
-        distances : ndarray of shape (n_pairs,)
-            The learned (unsquared) distance of each pair. Thresholds in skrobust are on its
-            square, ``D``.
-        """
-        check_is_fitted(self)
-        pairs = check_pairs(pairs, n_features=self.n_features_in_)
-        return np.sqrt(squared_pair_distances(self.components_, pairs))
-
-    def score_pairs(self, pairs):
-        """Same as :meth:`pair_distance` (metric-learn's older name, kept without warning).
-
-        Parameters
-        ----------
-        pairs : array-like of shape (n_pairs, 2, n_features)
-            Pairs of points.
-
-        Returns
-        -------
-        distances : ndarray of shape (n_pairs,)
-            ``sqrt(D)`` of each pair.
-        """
-        return self.pair_distance(pairs)
-
-    def pair_score(self, pairs):
-        """``-sqrt(D)`` of pairs: higher means more similar (metric-learn's meaning).
-
-        Parameters
-        ----------
-        pairs : array-like of shape (n_pairs, 2, n_features)
-            Pairs of points.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_pairs,)
-            ``-sqrt(D)`` of each pair.
-        """
-        return -self.pair_distance(pairs)
-
-    def _mahalanobis_parts(self):
-        check_is_fitted(self)
-        return self.components_, float(self.gamma)
+        return LinearTarget(self.components_, threshold=float(self.gamma))
 
     @property
     def _n_features_out(self):
@@ -665,18 +430,15 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
                 f"n_components={n_components} must be at most n_features={n_features}."
             )
         weights = self._regularizer_weights(n_features)
-        small = len(X) ** 2 * n_components < _SINGLE_THREAD_WORK
-        with threadpool_limits(limits=1 if small else None, user_api="blas"):
-            n_threads = 1 if small or not lanes else _lane_threads()
+        with loss_threads(len(X), n_components, lanes) as (map_lanes, n_threads):
             if self.verbose and lanes:
                 print(f"[RobustMetricLearner] all-pairs loss on {n_threads} thread(s)")
-            with _lane_map(n_threads) as map_lanes:
-                # Inside the limits: with lanes, BLAS runs on one thread throughout, so the
-                # result is the same on any number of threads.
-                W = self._initial_components(X, scale, n_components, mean_distance)
-                if lanes:
-                    loss_grad = partial(loss_grad, map_lanes=map_lanes)
-                W = self._descend(W, loss_grad, weights)
+            # Inside the limits: with lanes, BLAS runs on one thread throughout, so the
+            # result is the same on any number of threads.
+            W = self._initial_components(X, scale, n_components, mean_distance)
+            if lanes:
+                loss_grad = partial(loss_grad, map_lanes=map_lanes)
+            W = self._descend(W, loss_grad, weights)
         self.components_ = W / scale
         self._warn_if_not_converged()
         return self
@@ -783,19 +545,7 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             if alpha == 0:
                 return None
             return np.array([alpha]) if self.regularization == "spectral" else alpha
-        if np.ndim(alpha) == 0:
-            weights = np.full(self.eig_k, float(alpha) / self.eig_k)
-        else:
-            weights = np.asarray(alpha, dtype=np.float64)
-            if weights.shape != (self.eig_k,):
-                raise ValueError(
-                    f"alpha must be a float or an array of eig_k={self.eig_k} weights (one "
-                    f"per eigenvalue, largest first), got shape {weights.shape}."
-                )
-            if not np.all(np.isfinite(weights)) or np.any(weights < 0):
-                raise ValueError(f"alpha weights must be finite and >= 0, got {weights}.")
-        weights = weights[:n_features]
-        return None if not np.any(weights) else weights
+        return eigenvalue_weights(alpha, self.eig_k, n_features)
 
     def _initial_components(self, X, scale, n_components, mean_distance):
         n_features = X.shape[1]

@@ -1,21 +1,14 @@
-"""Metric math, and the adapter that reads a Mahalanobis metric from any fitted model.
+"""Pair-threshold math, and the linear view of the model protocol.
 
-Everything in skrobust that needs ``M`` or ``W`` of somebody's model goes through
-:func:`mahalanobis_metric`: skrobust's own learners, metric-learn's Mahalanobis learners,
-scikit-learn's :class:`~sklearn.neighbors.NeighborhoodComponentsAnalysis`, any of them
-wrapped in :class:`~sklearn.frozen.FrozenEstimator`, and a fitted
-:class:`~sklearn.pipeline.Pipeline` of affine scalers followed by one of them.
+:func:`mahalanobis_metric` reads the linear metric of any fitted model through
+:func:`skrobust.targets.as_target` (the one adapter) and refuses nonlinear targets;
+:class:`MahalanobisMetric` is the :class:`~skrobust.targets.LinearTarget` under its former
+name, with its former ``pair_distances``.
 """
 
-import sys
-from dataclasses import dataclass
-
 import numpy as np
-from sklearn.frozen import FrozenEstimator
-from sklearn.neighbors import NeighborhoodComponentsAnalysis
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, StandardScaler
-from sklearn.utils.validation import check_is_fitted
+
+from ._target import LinearTarget, as_target, check_linear, unwrap_frozen
 
 __all__ = [
     "MahalanobisMetric",
@@ -38,19 +31,25 @@ __all__ = [
 TIE_RTOL = 1e-9
 
 
-@dataclass(frozen=True, eq=False)
-class MahalanobisMetric:
-    """A linear metric ``D(x, x') = ||W (x - x')||^2`` in the caller's input space.
+class MahalanobisMetric(LinearTarget):
+    """A linear metric ``D(x, x') = ||W (x - x')||^2``: :class:`~skrobust.targets.LinearTarget`
+    under the name skrobust gave it first.
+
+    Everything of :class:`~skrobust.targets.LinearTarget` (``components``, ``bias``,
+    ``threshold``, ``embed``, ``vjp``, ``squared_pair_distances``, ``pair_distance``, ...),
+    plus :meth:`pair_distances`, which returns the **squared** distance ``D``, unlike
+    metric-learn's ``pair_distance`` (``sqrt(D)``). New code should use
+    ``squared_pair_distances``, whose name says it.
 
     Parameters
     ----------
-    components : ndarray of shape (n_components, n_features)
+    components : array-like of shape (n_components, n_features)
         ``W``, with every affine scaler in front of the metric step composed in
         (``W diag(a)``), so distances are those of the raw inputs.
-    bias : ndarray of shape (n_components,)
+    bias : array-like of shape (n_components,) or None, default=None
         Offset of the embedding: the model's own ``transform(x)`` equals
-        ``components @ x + bias``. It cancels in every distance.
-    threshold : float or None
+        ``components @ x + bias``. It cancels in every distance. ``None`` is zero.
+    threshold : float or None, default=None
         The model's own decision threshold on the **squared** distance (a similar pair has
         ``D <= threshold``), or ``None`` when the model has none. metric-learn's pair learners
         keep ``threshold_`` on the unsquared distance; it is squared here.
@@ -66,39 +65,13 @@ class MahalanobisMetric:
     >>> metric = mahalanobis_metric(nca)
     >>> bool(np.allclose(metric.transform(X), nca.transform(X)))
     True
+    >>> pairs = np.stack([X[:3], X[3:6]], axis=1)
+    >>> bool(np.allclose(metric.pair_distances(pairs), metric.pair_distance(pairs) ** 2))
+    True
     """
 
-    components: np.ndarray
-    bias: np.ndarray
-    threshold: float | None = None
-
-    @property
-    def n_features(self):
-        """Number of input features, the columns of ``components``."""
-        return self.components.shape[1]
-
-    @property
-    def metric_matrix(self):
-        """``M = W^T W``, of shape (n_features, n_features)."""
-        return self.components.T @ self.components
-
-    def transform(self, X):
-        """Embed points: ``X @ W.T + bias`` (the model's own ``transform``).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Points in the raw input space.
-
-        Returns
-        -------
-        X_embedded : ndarray of shape (n_samples, n_components)
-            The embedded points.
-        """
-        return np.asarray(X, dtype=np.float64) @ self.components.T + self.bias
-
     def pair_distances(self, pairs):
-        """Squared distances ``D`` of an array of pairs.
+        """Squared distances ``D`` of an array of pairs (same as ``squared_pair_distances``).
 
         Parameters
         ----------
@@ -110,7 +83,7 @@ class MahalanobisMetric:
         distances : ndarray of shape (n_pairs,)
             ``D = ||W (a - b)||^2`` of each pair ``(a, b)``.
         """
-        return squared_pair_distances(self.components, pairs)
+        return self.squared_pair_distances(pairs)
 
 
 def squared_pair_distances(components, pairs):
@@ -133,88 +106,11 @@ def threshold_ties(D, threshold):
     return np.abs(np.asarray(D, dtype=np.float64) - threshold) <= TIE_RTOL * abs(threshold)
 
 
-_AFFINE_SCALERS = (MinMaxScaler, StandardScaler, MaxAbsScaler)
-
-
-def _metric_learn_base():
-    """metric-learn's ``base_metric`` module if it has been imported, else ``None``.
-
-    A metric-learn model cannot exist before metric-learn is imported, so skrobust never
-    imports it: metric-learn stays optional, and skrobust runs where it does not.
-    """
-    return sys.modules.get("metric_learn.base_metric")
-
-
-def _is_metric_learn_model(estimator):
-    """Whether ``estimator`` is one of metric-learn's Mahalanobis learners."""
-    base = _metric_learn_base()
-    return base is not None and isinstance(estimator, base.MahalanobisMixin)
-
-
-def is_metric_learn_pair_learner(estimator):
-    """Whether ``estimator`` is one of metric-learn's pair learners (ITML, MMC, SDML, ...)."""
-    base = _metric_learn_base()
-    return base is not None and isinstance(estimator, base._PairsClassifierMixin)
-
-
-def _metric_learn_threshold(estimator):
-    """metric-learn's pair learners predict similar iff ``sqrt(D) <= threshold_``."""
-    if is_metric_learn_pair_learner(estimator) and hasattr(estimator, "threshold_"):
-        t = float(estimator.threshold_)
-        # A negative threshold on sqrt(D) means "never similar"; sign * t^2 keeps that.
-        return float(np.sign(t) * t * t)
-    return None
-
-
-def _scaler_affine(scaler):
-    """Return ``(a, c)`` such that ``scaler.transform(x) == a * x + c``."""
-    check_is_fitted(scaler)
-    n = scaler.n_features_in_
-    if isinstance(scaler, MinMaxScaler):
-        if scaler.clip:
-            raise ValueError(
-                "A MinMaxScaler with clip=True is not affine, so it cannot be composed into "
-                "the metric; use clip=False."
-            )
-        return scaler.scale_.astype(np.float64), scaler.min_.astype(np.float64)
-    if isinstance(scaler, MaxAbsScaler):
-        return 1.0 / scaler.scale_, np.zeros(n)
-    # StandardScaler: (x - mean_) / scale_, either part possibly switched off.
-    a = np.ones(n) if scaler.scale_ is None else 1.0 / scaler.scale_
-    mean = np.zeros(n) if scaler.mean_ is None or not scaler.with_mean else scaler.mean_
-    return a, -mean * a
-
-
-def _metric_step(estimator):
-    """Return ``(W, threshold)`` of a single metric step, or raise a TypeError."""
-    if getattr(estimator, "_skrobust_mahalanobis", False):
-        return estimator._mahalanobis_parts()
-    if _is_metric_learn_model(estimator):
-        check_is_fitted(estimator, "components_")
-        return (
-            np.asarray(estimator.components_, dtype=np.float64),
-            _metric_learn_threshold(estimator),
-        )
-    if isinstance(estimator, NeighborhoodComponentsAnalysis):
-        check_is_fitted(estimator, "components_")
-        return np.asarray(estimator.components_, dtype=np.float64), None
-    raise TypeError(
-        f"{type(estimator).__name__} is not a Mahalanobis model. Expected a fitted skrobust "
-        "learner, a metric-learn Mahalanobis learner (LMNN, ITML, NCA, ...), scikit-learn's "
-        "NeighborhoodComponentsAnalysis, one of these in a FrozenEstimator, or a Pipeline of "
-        "affine scalers (MinMaxScaler, StandardScaler, MaxAbsScaler) ending with one."
-    )
-
-
-def unwrap_frozen(estimator):
-    """The model inside any number of :class:`~sklearn.frozen.FrozenEstimator` wrappers."""
-    while isinstance(estimator, FrozenEstimator):
-        estimator = estimator.estimator
-    return estimator
-
-
 def mahalanobis_metric(estimator):
     """Read the linear metric of a fitted model, in the model's raw input space.
+
+    The linear view of :func:`skrobust.targets.as_target`: the same models, the same
+    threshold, as a :class:`MahalanobisMetric`.
 
     Parameters
     ----------
@@ -222,8 +118,9 @@ def mahalanobis_metric(estimator):
         A fitted Mahalanobis model: a skrobust learner or pair classifier, a metric-learn
         Mahalanobis learner (``LMNN``, ``ITML``/``ITML_Supervised``, ``SCML_Supervised``,
         ``MMC``/``MMC_Supervised``, ``LFDA``, ``NCA``, ...), scikit-learn's
-        ``NeighborhoodComponentsAnalysis``; or such a model in a ``FrozenEstimator``; or a
-        fitted ``Pipeline`` of affine scalers (``MinMaxScaler``, ``StandardScaler``,
+        ``NeighborhoodComponentsAnalysis``, :class:`skrobust.testing.FixedMetric`, a
+        :class:`~skrobust.targets.LinearTarget`; or such a model in a ``FrozenEstimator``;
+        or a fitted ``Pipeline`` of affine scalers (``MinMaxScaler``, ``StandardScaler``,
         ``MaxAbsScaler``) followed by one metric step. Scalers compose into the metric
         (``W diag(a)``), so distances are those of the raw inputs.
 
@@ -236,7 +133,7 @@ def mahalanobis_metric(estimator):
     Raises
     ------
     TypeError
-        If ``estimator`` is not a Mahalanobis model.
+        If ``estimator`` is not a Mahalanobis model (or its target is not linear).
     sklearn.exceptions.NotFittedError
         If it is not fitted.
 
@@ -251,31 +148,11 @@ def mahalanobis_metric(estimator):
     >>> metric.components.shape, metric.threshold
     ((4, 4), None)
     """
-    estimator = unwrap_frozen(estimator)
-    if not isinstance(estimator, Pipeline):
-        W, threshold = _metric_step(estimator)
-        return MahalanobisMetric(W, np.zeros(W.shape[0]), threshold)
-
-    steps = [step for _, step in estimator.steps if step not in (None, "passthrough")]
-    if not steps:
-        raise TypeError("The pipeline has no metric step.")
-    *scalers, last = steps
-    a, c = None, None
-    for scaler in scalers:
-        scaler = unwrap_frozen(scaler)
-        if not isinstance(scaler, _AFFINE_SCALERS):
-            raise TypeError(
-                f"Pipeline step {type(scaler).__name__} cannot be composed into a Mahalanobis "
-                "metric: only MinMaxScaler, StandardScaler and MaxAbsScaler may precede the "
-                "metric step, and the metric step must be the last one."
-            )
-        a2, c2 = _scaler_affine(scaler)
-        a, c = (a2, c2) if a is None else (a * a2, c * a2 + c2)
-    inner = mahalanobis_metric(last)
-    if a is None:
-        return inner
-    W = inner.components
-    return MahalanobisMetric(W * a[np.newaxis, :], W @ c + inner.bias, inner.threshold)
+    target = as_target(estimator)
+    if isinstance(target, MahalanobisMetric):
+        return target
+    check_linear(target, "mahalanobis_metric", "skrobust.targets.as_target")
+    return MahalanobisMetric(target.components, target.bias, target.threshold)
 
 
 def best_threshold(distances, y):
@@ -311,8 +188,10 @@ def calibrate_threshold(estimator, pairs, y):
 
     Parameters
     ----------
-    estimator : fitted Mahalanobis model
-        Anything :func:`mahalanobis_metric` reads.
+    estimator : fitted model or MetricTarget
+        Anything :func:`skrobust.targets.as_target` reads: a Mahalanobis model, a ReLU
+        network (:class:`~skrobust.ReluMetricLearner` trained on a loss without a
+        threshold), a model of your own wrapped as a target.
     pairs : array-like of shape (n_pairs, 2, n_features)
         Labelled pairs to calibrate on.
     y : array-like of shape (n_pairs,)
@@ -338,7 +217,7 @@ def calibrate_threshold(estimator, pairs, y):
     """
     from ._validation import check_pair_labels, check_pairs
 
-    metric = mahalanobis_metric(estimator)
-    pairs = check_pairs(pairs, n_features=metric.n_features)
+    target = as_target(estimator)
+    pairs = check_pairs(pairs, n_features=target.n_features)
     y = check_pair_labels(y, len(pairs))
-    return best_threshold(metric.pair_distances(pairs), y)
+    return best_threshold(target.squared_pair_distances(pairs), y)

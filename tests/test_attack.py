@@ -16,7 +16,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skrobust import AckMetricAttack, AttackResult, mahalanobis_metric
-from skrobust import _attack as attack_module
+from skrobust import _attack_core as attack_core
 from skrobust._mahalanobis import decision_threshold, threshold_ties
 from skrobust.datasets import load_breast_cancer, load_wine, make_pairs, make_triplets
 from skrobust.testing import FixedMetric
@@ -273,7 +273,7 @@ def test_chunked_attack_equals_unchunked(wine, monkeypatch):
     X, y, nca, pairs, _ = wine
     attack = AckMetricAttack(FrozenEstimator(nca), threshold=25.0).fit()
     full = attack.transform(pairs)
-    monkeypatch.setattr(attack_module, "_CHUNK_ELEMENTS", 3 * X.shape[1])
+    monkeypatch.setattr(attack_core, "CHUNK_ELEMENTS", 3 * X.shape[1])
     # BLAS may round a product of fewer rows differently, by an ulp.
     np.testing.assert_allclose(attack.transform(pairs), full, rtol=0, atol=1e-12)
 

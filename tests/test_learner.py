@@ -18,7 +18,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from threadpoolctl import threadpool_limits
 
 from skrobust import RobustMetricLearner
-from skrobust._learner import _all_pairs_loss_grad, _blas_threads, _pair_list_loss_grad
+from skrobust._loss_engine import all_pairs_loss_grad, pair_list_loss_grad
+from skrobust._threads import blas_threads
 from skrobust.datasets import load_breast_cancer, load_wine, make_pairs
 
 
@@ -68,12 +69,12 @@ def test_gradient_matches_finite_differences(params, data):
     eps = learner.robust_eps
     if data == "all_pairs":
         y_idx = y.astype(np.int64)
-        loss_grad = lambda V: _all_pairs_loss_grad(X, y_idx, V, 1.5, eps)  # noqa: E731
+        loss_grad = lambda V: all_pairs_loss_grad(X, y_idx, V, 1.5, eps)  # noqa: E731
     else:
         pairs, labels, _ = make_pairs(X, y, 40, random_state=0)
         U = pairs[:, 0] - pairs[:, 1]
         sign = labels.astype(float)
-        loss_grad = lambda V: _pair_list_loss_grad(U, sign, V, 1.5, eps)  # noqa: E731
+        loss_grad = lambda V: pair_list_loss_grad(U, sign, V, 1.5, eps)  # noqa: E731
     objective, grad = learner._objective(W, loss_grad, weights)
     numeric = _finite_difference(lambda V: learner._objective(V, loss_grad, weights)[0], W)
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7)
@@ -87,7 +88,7 @@ def test_all_pairs_loss_equals_the_definition_of_eq_20():
     D = np.sum(((X[i] - X[j]) @ W.T) ** 2, axis=1)
     sign = np.where(y[i] == y[j], 1.0, -1.0)
     expected = np.mean(np.maximum(0.0, 1.0 + sign * (D - 2.0)))
-    loss, _ = _all_pairs_loss_grad(X, y.astype(np.int64), W, 2.0)
+    loss, _ = all_pairs_loss_grad(X, y.astype(np.int64), W, 2.0)
     assert loss == pytest.approx(expected, rel=1e-12)
 
 
@@ -113,9 +114,9 @@ def test_loss_is_computed_in_tiles_without_an_n2_by_d_array():
     rng = np.random.default_rng(0)
     n, d = 1500, 60  # an N^2 x d float64 tensor would take 1 GB, the N x N matrix 18 MB
     X, y, W = rng.random((n, d)), rng.integers(0, 4, n), rng.standard_normal((d, d))
-    _all_pairs_loss_grad(X[:5], y[:5].astype(np.int64), W, 2.0)  # compile outside the count
+    all_pairs_loss_grad(X[:5], y[:5].astype(np.int64), W, 2.0)  # compile outside the count
     tracemalloc.start()
-    _all_pairs_loss_grad(X, y.astype(np.int64), W, 2.0)
+    all_pairs_loss_grad(X, y.astype(np.int64), W, 2.0)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < 9e6, f"peak {peak / 1e6:.1f} MB"  # half the N x N matrix
@@ -126,18 +127,18 @@ def loss_both_ways(X, y, W, eps):
     i, j = np.triu_indices(len(X), k=1)
     sign = np.where(y[i] == y[j], 1.0, -1.0)
     return (
-        _all_pairs_loss_grad(X, np.asarray(y, dtype=np.int64), W, 2.0, eps),
-        _pair_list_loss_grad(X[i] - X[j], sign, W, 2.0, eps),
+        all_pairs_loss_grad(X, np.asarray(y, dtype=np.int64), W, 2.0, eps),
+        pair_list_loss_grad(X[i] - X[j], sign, W, 2.0, eps),
     )
 
 
 @pytest.mark.parametrize("eps", [0.0, 0.1])
 @pytest.mark.parametrize("n", [2, 6, 7, 8, 14, 15, 40])
 def test_tiles_cover_every_pair_once(monkeypatch, n, eps):
-    import skrobust._learner as learner_module
+    import skrobust._loss_engine as engine
 
     # A tile of 7: one tile, exactly one, one more, two and ragged edges, dealt to all lanes.
-    monkeypatch.setattr(learner_module, "_TILE", 7)
+    monkeypatch.setattr(engine, "TILE", 7)
     rng = np.random.default_rng(n)
     X, W = rng.random((n, 6)), rng.standard_normal((4, 6))
     (loss, grad), (loss_list, grad_list) = loss_both_ways(X, np.arange(n) % 3, W, eps)
@@ -147,9 +148,9 @@ def test_tiles_cover_every_pair_once(monkeypatch, n, eps):
 
 @pytest.mark.parametrize("eps", [0.0, 0.3, 2.0])
 def test_coincident_points_have_finite_zero_slopes(monkeypatch, eps):
-    import skrobust._learner as learner_module
+    import skrobust._loss_engine as engine
 
-    monkeypatch.setattr(learner_module, "_TILE", 4)
+    monkeypatch.setattr(engine, "TILE", 4)
     # Integer points and W = I: duplicates have D = 0 exactly, in both classes; eps = 2
     # makes t = sqrt(D) - eps K negative for every dissimilar pair.
     X = np.array([[0, 0], [0, 0], [1, 2], [1, 2], [3, 1], [0, 0], [2, 2], [1, 2], [3, 3.0]])
@@ -170,15 +171,15 @@ def test_coincident_points_have_finite_zero_slopes(monkeypatch, eps):
 
 @pytest.mark.parametrize("n_threads", [2, 3, 4, 5])
 def test_all_pairs_loss_is_the_same_on_any_number_of_threads(monkeypatch, n_threads):
-    import skrobust._learner as learner_module
+    import skrobust._loss_engine as engine
 
-    monkeypatch.setattr(learner_module, "_TILE", 16)
+    monkeypatch.setattr(engine, "TILE", 16)
     rng = np.random.default_rng(4)
     X, y, W = rng.random((150, 8)), rng.integers(0, 3, 150), rng.standard_normal((8, 8))
     y = y.astype(np.int64)
-    serial = _all_pairs_loss_grad(X, y, W, 2.0, 0.05)
-    with learner_module._lane_map(n_threads) as map_lanes:
-        threaded = _all_pairs_loss_grad(X, y, W, 2.0, 0.05, map_lanes=map_lanes)
+    serial = all_pairs_loss_grad(X, y, W, 2.0, 0.05)
+    with engine.lane_map(n_threads) as map_lanes:
+        threaded = all_pairs_loss_grad(X, y, W, 2.0, 0.05, map_lanes=map_lanes)
     assert threaded[0] == serial[0]
     np.testing.assert_array_equal(threaded[1], serial[1])
 
@@ -194,7 +195,7 @@ def test_threaded_fit_equals_the_single_thread_fit(capsys):
     assert "all-pairs loss on 1 thread(s)" in capsys.readouterr().out
     with threadpool_limits(limits=2, user_api="blas"):
         two = clone(learner).fit(X, y).components_
-    if _blas_threads() >= 2:  # a 1-core machine cannot show the threaded path
+    if blas_threads() >= 2:  # a 1-core machine cannot show the threaded path
         assert "all-pairs loss on 2 thread(s)" in capsys.readouterr().out
     np.testing.assert_array_equal(one, two)
 
@@ -317,7 +318,7 @@ def test_eig_k_larger_than_the_dimension_uses_every_eigenvalue():
     model = RobustMetricLearner(eig_k=3, alpha=3.0, max_iter=1).fit(X, y)
     # The first objective is L1 at the initial W plus 1.0 times each of M's two eigenvalues.
     W0 = model._initial_components(X, 1.0, 2, _mean_distance(X))
-    l1, _ = _all_pairs_loss_grad(X, y, W0, model.gamma)
+    l1, _ = all_pairs_loss_grad(X, y, W0, model.gamma)
     assert model.loss_curve_[0] == pytest.approx(l1 + np.trace(W0.T @ W0), rel=1e-12)
     top_only = RobustMetricLearner(eig_k=1, alpha=1.0, max_iter=1).fit(X, y)
     assert top_only.loss_curve_[0] < model.loss_curve_[0]

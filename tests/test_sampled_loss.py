@@ -11,7 +11,8 @@ from sklearn.neighbors import KNeighborsClassifier
 import skrobust._learner as learner_module
 import skrobust._margin_loss as margin_module
 from skrobust import RobustMetricLearner
-from skrobust._learner import _MARGIN_REMINE_EVERY, _all_pairs_loss_grad
+from skrobust._learner import _MARGIN_REMINE_EVERY
+from skrobust._loss_engine import all_pairs_loss_grad
 from skrobust._sampled_loss import SAMPLE_SIZE, SampledObjective
 from skrobust.datasets import load_breast_cancer, load_wine
 
@@ -46,9 +47,9 @@ def test_each_step_evaluates_the_loss_on_a_new_subset(wine, small_subsets, monke
 
     def spy(X, y_idx, W, **kwargs):
         seen.append(X.copy())
-        return _all_pairs_loss_grad(X, y_idx, W, **kwargs)
+        return all_pairs_loss_grad(X, y_idx, W, **kwargs)
 
-    monkeypatch.setattr(learner_module, "_all_pairs_loss_grad", spy)
+    monkeypatch.setattr(learner_module, "all_pairs_loss_grad", spy)
     RobustMetricLearner(objective="sampled", max_iter=25, tol=None, random_state=0).fit(X, y)
     assert len(seen) == 25
     # Each subset holds distinct training points (scaled by the learner's global scale).
@@ -64,10 +65,10 @@ def test_subset_losses_are_unbiased_estimates_of_the_all_pairs_loss():
     X = rng.random((300, 5))
     y = rng.integers(0, 3, 300)
     W = rng.standard_normal((4, 5))
-    full_loss, full_grad = _all_pairs_loss_grad(X, y, W, gamma=2.0)
+    full_loss, full_grad = all_pairs_loss_grad(X, y, W, gamma=2.0)
 
     def objective_on(X, y):
-        return partial(_all_pairs_loss_grad, X, y, gamma=2.0)
+        return partial(all_pairs_loss_grad, X, y, gamma=2.0)
 
     sampled = SampledObjective(X, y, objective_on, 60, random_state=0)
     draws = [sampled(W) for _ in range(400)]
@@ -133,7 +134,7 @@ def test_best_iterate_is_compared_within_the_last_subset_only(
     X, y = wine
     calls = []
     module, name = (
-        (learner_module, "_all_pairs_loss_grad")
+        (learner_module, "all_pairs_loss_grad")
         if certificate == "triangle"
         else (margin_module, "certified_margin_loss_grad")
     )
