@@ -8,7 +8,8 @@ hours on two cores. This prints a seeded sample of the mutant names of one targe
 (it may be stopped once it starts testing them).
 
 Targets: ``certificate`` (``skrobust/_knn_certificate.py`` and ``skrobust/_exact.py``),
-``attack`` (the kNN path of ``skrobust/_attack.py``: ``_attack_knn`` and ``_knn_chunk``),
+``attack`` (the kNN attack of eq. 23, ``skrobust/_eq23_attack.py``; the reported runs
+mutated the same code when it lived in ``skrobust/_attack.py``),
 ``cascade`` (``skrobust/_knn_attack.py``, :class:`~skrobust.CascadeKNNAttack`).
 """
 
@@ -22,7 +23,7 @@ TARGETS = {
     "certificate": lambda name: name.startswith(
         ("skrobust._knn_certificate.", "skrobust._exact.")
     ),
-    "attack": lambda name: "_attack_knn__mutmut_" in name or "_knn_chunk__mutmut_" in name,
+    "attack": lambda name: name.startswith("skrobust._eq23_attack."),
     "cascade": lambda name: name.startswith("skrobust._knn_attack."),
 }
 # The sizes and the seed of the reported runs (drawn in this order from one generator).

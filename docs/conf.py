@@ -43,8 +43,9 @@ numpydoc_class_members_toctree = False
 numpydoc_validation_checks = {"GL08", "PR01", "PR02", "PR04", "PR07", "RT01"}
 # Not validated: methods inherited from scikit-learn's base classes (their docstrings are
 # scikit-learn's: get_params, set_params, fit_transform, set_output, get_metadata_routing,
-# set_*_request), dunder methods; AttackResult, CascadeResult and KnnVerification, records
-# that attack() and verify_knn() return, and KNNProblem, the record CascadeKNNAttack hands
+# set_*_request), dunder methods; AttackResult, the task results (PairAttackResult,
+# TripletAttackResult, KNNAttackResult), CascadeResult and KnnVerification, records that
+# attack() and verify_knn() return, and KNNProblem, the record CascadeKNNAttack hands
 # its members: users never construct them, and their fields are documented as Attributes,
 # not as Parameters. The members' perturb methods implement KNNAttackMember.perturb and
 # keep its docstring (autodoc shows the inherited one), so their own __doc__ is empty. Nor the
@@ -52,7 +53,7 @@ numpydoc_validation_checks = {"GL08", "PR01", "PR02", "PR04", "PR07", "RT01"}
 # so numpydoc cannot read their source (it fails); their docstrings render all the same, and
 # the Examples check below still applies to them.
 numpydoc_validation_exclude = {
-    r"^skrobust\.AttackResult$",
+    r"^skrobust\.(AttackResult|PairAttackResult|TripletAttackResult|KNNAttackResult)$",
     r"^skrobust\.certificates\.KnnVerification$",
     r"^skrobust\.(CascadeResult|KNNProblem)$",
     r"^skrobust\.(PairAttackResult|TripletAttackResult|KNNAttackResult)$",

@@ -10,14 +10,14 @@ import numbers
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._attack_core import SignGradientAttack
+from ._attack_core import AttackAPI, SignGradientAttack
 from ._eq23_attack import KNNAttack
+from ._mahalanobis import mahalanobis_metric
 from ._pair_attack import PairAttack, TripletAttack
-from ._threads import numba_threads
 from ._validation import check_eps, check_pairs, check_triplets
 
 __all__ = ["AckMetricAttack", "AttackResult"]
@@ -100,7 +100,7 @@ class AttackResult:
         return self.success.mean(axis=1)
 
 
-class AckMetricAttack(TransformerMixin, BaseEstimator):
+class AckMetricAttack(AttackAPI):
     """The AckMetric attack (Huai et al. 2022) against any fitted metric model.
 
     Projected sign-gradient steps (eq. 5-9) that change the model's prediction:
@@ -204,9 +204,10 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
     ----------
     estimator_ : estimator
         The fitted model attacked (``estimator`` itself when it was fitted already).
-    metric_ : MetricTarget
+    metric_ : MahalanobisMetric or MetricTarget
         Its metric in the raw input space (see :func:`skrobust.targets.as_target`): a
-        ``LinearTarget`` for a linear model.
+        ``MahalanobisMetric`` (a ``LinearTarget``) for a linear model, the target itself
+        otherwise.
     threshold_ : float or None
         Pairs mode: the threshold on ``D`` in use.
     classifier_ : KNeighborsClassifier or None
@@ -306,7 +307,9 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
         task = _TASKS[self.mode](self.estimator, **self._task_params())
         self.task_ = task.fit(X, y)
         self.estimator_ = task.estimator_
-        self.metric_ = task.target_
+        target = task.target_
+        # The facade's metric_ stays a MahalanobisMetric (with its pair_distances).
+        self.metric_ = mahalanobis_metric(target) if target.is_linear else target
         self.n_features_in_ = task.n_features_in_
         self.threshold_ = getattr(task, "threshold_", None)
         self.classifier_ = getattr(task, "classifier_", None)
@@ -314,26 +317,6 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
 
     def _task_params(self):
         return {name: getattr(self, name) for name in _TASK_PARAMS[self.mode]}
-
-    def transform(self, X):
-        """Adversarial versions of ``X`` at the budget ``eps``.
-
-        Parameters
-        ----------
-        X : array-like
-            Pairs ``(n_pairs, 2, n_features)``, points ``(n_samples, n_features)`` (kNN,
-            attacked against the classifier's own predictions) or triplets
-            ``(n_triplets, 3, n_features)``.
-
-        Returns
-        -------
-        X_adv : ndarray of the shape of ``X``
-        """
-        check_is_fitted(self)
-        eps, scalar = check_eps(self.eps)
-        if not scalar:
-            raise ValueError("transform needs a single eps; use attack(X, eps=[...]) for several.")
-        return self.attack(X, eps=float(eps[0])).adversarial[0]
 
     def attack(self, X, y=None, eps=None):
         """Attack ``X`` at each budget of ``eps``, each from the clean input.
@@ -359,25 +342,8 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
         # The parameters read while attacking follow set_params, as they always have.
         task = self.task_.set_params(**self._task_params())
         found = task._run(X, y, eps_values)
-        if self.mode == "knn":
-            result = AttackResult(
-                mode=self.mode,
-                eps=found.eps,
-                adversarial=found.adversarial,
-                success=found.success,
-                predictions_before=found.predictions_before,
-                predictions_after=found.predictions_after,
-            )
-        else:
-            result = AttackResult(
-                mode=self.mode,
-                eps=found.eps,
-                adversarial=found.adversarial,
-                success=found.success,
-                distances_before=found.distances_before,
-                distances_after=found.distances_after,
-                thresholds=found.thresholds,
-            )
+        # The task's result has no empty field; the facade's keeps the others None.
+        result = AttackResult(mode=self.mode, **vars(found))
         if self.verbose:
             for e, rate in zip(eps_values, result.success_rate, strict=True):
                 print(f"[AckMetricAttack] eps={e:g}: success rate {rate:.3f}")
@@ -391,14 +357,8 @@ class AckMetricAttack(TransformerMixin, BaseEstimator):
             return check_triplets(X, name="X", n_features=n_features)
         return validate_data(self, X, reset=False, dtype=np.float64)
 
-    def _n_threads(self):
-        """Threads of the numba kernels (see :func:`skrobust._threads.numba_threads`)."""
-        return numba_threads(self.n_jobs)
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.requires_fit = True
-        tags.target_tags.required = False
         if self.mode != "knn":
             tags.input_tags.two_d_array = False
             tags.input_tags.three_d_array = True

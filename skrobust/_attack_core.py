@@ -33,6 +33,7 @@ from ._threads import numba_threads
 from ._validation import check_eps, check_feature_range, check_in_box
 
 __all__ = [
+    "AttackAPI",
     "SignGradientAttack",
     "TaskResult",
     "first_success",
@@ -47,8 +48,11 @@ CHUNK_ELEMENTS = 1 << 21
 
 
 def is_fitted(estimator):
-    """Whether ``estimator`` can be attacked as it is (a target is fitted by construction)."""
-    if isinstance(unwrap_frozen(estimator), MetricTarget | KnnTarget):
+    """Whether ``estimator`` can be attacked as it is: a fitted estimator, or anything that
+    cannot be fitted (a target, an object with only ``__skrobust_target__``), which the
+    adapter then reads or refuses."""
+    inner = unwrap_frozen(estimator)
+    if isinstance(inner, MetricTarget | KnnTarget) or not hasattr(inner, "fit"):
         return True
     try:
         check_is_fitted(estimator)
@@ -105,7 +109,40 @@ def first_success(n_inputs, n_runs, rows, run):
     return todo
 
 
-class SignGradientAttack(TransformerMixin, BaseEstimator):
+class AttackAPI(TransformerMixin, BaseEstimator):
+    """What every attack estimator shares: ``transform`` at one budget, the numba threads
+    of ``n_jobs``, and the tags (fitted on a model, not on data)."""
+
+    def transform(self, X):
+        """Adversarial versions of ``X`` at the single budget ``eps``.
+
+        Parameters
+        ----------
+        X : array-like
+            The inputs of the task, clean, inside ``feature_range``.
+
+        Returns
+        -------
+        X_adv : ndarray of the shape of ``X``
+        """
+        check_is_fitted(self)
+        eps, scalar = check_eps(self.eps)
+        if not scalar:
+            raise ValueError("transform needs a single eps; use attack(X, eps=[...]) for several.")
+        return self.attack(X, eps=float(eps[0])).adversarial[0]
+
+    def _n_threads(self):
+        """Threads of the numba kernels (see :func:`skrobust._threads.numba_threads`)."""
+        return numba_threads(self.n_jobs)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = True
+        tags.target_tags.required = False
+        return tags
+
+
+class SignGradientAttack(AttackAPI):
     """Base of the task attacks: fit, transform, and the loop over budgets.
 
     Not for direct use: :class:`~skrobust.PairAttack`, :class:`~skrobust.TripletAttack`
@@ -157,24 +194,6 @@ class SignGradientAttack(TransformerMixin, BaseEstimator):
         """Validate the data given to :meth:`fit` (only to fit an unfitted model here)."""
         return X, y
 
-    def transform(self, X):
-        """Adversarial versions of ``X`` at the single budget ``eps``.
-
-        Parameters
-        ----------
-        X : array-like
-            The inputs of the task, clean, inside ``feature_range``.
-
-        Returns
-        -------
-        X_adv : ndarray of the shape of ``X``
-        """
-        check_is_fitted(self)
-        eps, scalar = check_eps(self.eps)
-        if not scalar:
-            raise ValueError("transform needs a single eps; use attack(X, eps=[...]) for several.")
-        return self.attack(X, eps=float(eps[0])).adversarial[0]
-
     def attack(self, X, y=None, eps=None):
         """Attack ``X`` at each budget of ``eps``, each from the clean input.
 
@@ -222,16 +241,6 @@ class SignGradientAttack(TransformerMixin, BaseEstimator):
         if not self.n_restarts:
             return None
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-
-    def _n_threads(self):
-        """Threads of the numba kernels (see :func:`skrobust._threads.numba_threads`)."""
-        return numba_threads(self.n_jobs)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.requires_fit = True
-        tags.target_tags.required = False
-        return tags
 
 
 @dataclass(eq=False)

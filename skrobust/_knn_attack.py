@@ -40,6 +40,7 @@ from sklearn.utils.validation import (
 from . import _knn_attack_kernels
 from ._attack import AckMetricAttack, AttackResult
 from ._attack_core import resolve_estimator
+from ._mahalanobis import mahalanobis_metric
 from ._row_random import RowRandomState
 from ._target import as_knn_target, is_knn_model, unwrap_frozen
 from ._threads import single_threaded
@@ -876,8 +877,9 @@ class CascadeKNNAttack(BaseEstimator):
     ----------
     estimator_ : estimator
     knn_target_ : KnnTarget
-    metric_ : MetricTarget
-        The metric in the raw input space (a ``LinearTarget`` for a linear one).
+    metric_ : MahalanobisMetric or MetricTarget
+        The metric in the raw input space (a ``MahalanobisMetric``, a ``LinearTarget``, for
+        a linear one).
     classifier_ : KNeighborsClassifier
     members_ : list of (str, KNNAttackMember)
     stepped_aside_ : list of str
@@ -957,7 +959,8 @@ class CascadeKNNAttack(BaseEstimator):
             )
         self.knn_target_ = as_knn_target(self.estimator_)
         self.classifier_ = self.knn_target_.knn
-        self.metric_ = self.knn_target_.target
+        target = self.knn_target_.target
+        self.metric_ = mahalanobis_metric(target) if target.is_linear else target
         self.n_features_in_ = self.metric_.n_features
         self.stepped_aside_ = [
             name

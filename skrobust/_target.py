@@ -152,6 +152,7 @@ class MetricTarget(ABC):
         Returns
         -------
         E : ndarray of shape (n_samples, n_components)
+            The embedded points.
         """
         return self.embed(X)
 
@@ -161,11 +162,12 @@ class MetricTarget(ABC):
         Parameters
         ----------
         A, B : array-like of shape (n, n_features)
-            The two points of each row.
+            The first and the second point of each pair, in the raw input space.
 
         Returns
         -------
         D : ndarray of shape (n,)
+            The squared distance of each pair of rows.
         """
         diff = self.embed(A) - self.embed(B)
         return _rowdot(diff, diff)
@@ -176,11 +178,12 @@ class MetricTarget(ABC):
         Parameters
         ----------
         pairs : ndarray of shape (n_pairs, 2, n_features)
-            Pairs of points.
+            Pairs in the raw input space.
 
         Returns
         -------
         D : ndarray of shape (n_pairs,)
+            The squared distance of each pair.
         """
         pairs = np.asarray(pairs, dtype=np.float64)
         return self.squared_distances(pairs[:, 0], pairs[:, 1])
@@ -191,11 +194,12 @@ class MetricTarget(ABC):
         Parameters
         ----------
         pairs : ndarray of shape (n_pairs, 2, n_features)
-            Pairs of points.
+            Pairs in the raw input space.
 
         Returns
         -------
         distances : ndarray of shape (n_pairs,)
+            ``sqrt(D)`` of each pair.
         """
         return np.sqrt(self.squared_pair_distances(pairs))
 
@@ -208,11 +212,12 @@ class MetricTarget(ABC):
         Parameters
         ----------
         A, B : array-like of shape (n, n_features)
-            The two points of each row.
+            The first and the second point of each pair, in the raw input space.
 
         Returns
         -------
         grad_a, grad_b : ndarray of shape (n, n_features)
+            The gradient of each pair's ``D`` with respect to its first and second point.
         """
         A = np.asarray(A, dtype=np.float64)
         B = np.asarray(B, dtype=np.float64)
@@ -225,7 +230,7 @@ class MetricTarget(ABC):
         Parameters
         ----------
         scale, offset : ndarray of shape (n_features,)
-            The affine map's scale and offset per feature.
+            The affine map ``x -> scale * x + offset`` applied before the target.
 
         Returns
         -------
@@ -241,11 +246,12 @@ class MetricTarget(ABC):
         Parameters
         ----------
         threshold : float or None
-            The new threshold on the squared distance ``D``, or ``None``.
+            The new threshold on the squared distance ``D``.
 
         Returns
         -------
         target : MetricTarget
+            A copy of this target with ``threshold``.
         """
         target = copy.copy(self)
         object.__setattr__(target, "threshold", None if threshold is None else float(threshold))
@@ -373,11 +379,12 @@ class LinearTarget(MetricTarget):
         X : array-like of shape (n_samples, n_features)
             Unused (the Jacobian does not depend on the point).
         G : array-like of shape (n_samples, n_components)
-            Cotangents (gradients with respect to the embeddings), one row per point.
+            Cotangents in the embedding space.
 
         Returns
         -------
         V : ndarray of shape (n_samples, n_features)
+            ``G @ W``.
         """
         return np.asarray(G, dtype=np.float64) @ self.components
 
@@ -387,11 +394,12 @@ class LinearTarget(MetricTarget):
         Parameters
         ----------
         A, B : array-like of shape (n, n_features)
-            The two points of each row.
+            The first and the second point of each pair, in the raw input space.
 
         Returns
         -------
         D : ndarray of shape (n,)
+            The squared distance of each pair of rows.
         """
         diff = (np.asarray(A, dtype=np.float64) - np.asarray(B, dtype=np.float64)) @ (
             self.components.T
@@ -404,11 +412,12 @@ class LinearTarget(MetricTarget):
         Parameters
         ----------
         scale, offset : ndarray of shape (n_features,)
-            The affine map's scale and offset per feature.
+            The affine map ``x -> scale * x + offset`` applied before the target.
 
         Returns
         -------
         target : LinearTarget
+            ``W diag(scale)``, with ``W offset`` added to the bias.
         """
         W = self.components
         return LinearTarget(W * scale[np.newaxis, :], W @ offset + self.bias, self.threshold)
@@ -419,11 +428,12 @@ class LinearTarget(MetricTarget):
         Parameters
         ----------
         threshold : float or None
-            The new threshold on the squared distance ``D``, or ``None``.
+            The new threshold on the squared distance ``D``.
 
         Returns
         -------
         target : LinearTarget
+            A copy of this target with ``threshold``.
         """
         target = type(self)(self.components, self.bias, threshold)
         # The cache holds quantities of W alone, valid for any threshold.
@@ -710,14 +720,17 @@ class KnnTarget:
 
     @property
     def references(self):
+        """The classifier's references, embedded: ``(n_references, n_components)``."""
         return np.ascontiguousarray(self.knn._fit_X, dtype=np.float64)
 
     @property
     def reference_labels(self):
+        """Index of each reference's class in :attr:`classes`."""
         return np.asarray(self.knn._y, dtype=np.int64)
 
     @property
     def classes(self):
+        """The classifier's classes."""
         return self.knn.classes_
 
     @property
@@ -727,6 +740,7 @@ class KnnTarget:
 
     @property
     def n_neighbors(self):
+        """``k`` of the vote, at most the number of references."""
         return min(self.knn.n_neighbors, self.knn.n_samples_fit_)
 
     @property
@@ -745,6 +759,7 @@ class KnnTarget:
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
+            The predicted classes.
         """
         if self.model is not None:
             return self.model.predict(X)

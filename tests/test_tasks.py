@@ -27,6 +27,8 @@ from skrobust import (
     TripletAttack,
     TripletAttackResult,
     as_knn_target,
+    calibrate_threshold,
+    mahalanobis_metric,
 )
 from skrobust import _threads as threads
 from skrobust._attack_core import first_success
@@ -105,6 +107,11 @@ def test_a_metric_given_only_by_its_matrix_goes_through_every_task(problem, kind
     np.testing.assert_array_equal(
         certify_knn(knn_target, X[tests], 0.02), certify_knn(pipe, X[tests], 0.02)
     )
+    # The adapters of the linear view.
+    np.testing.assert_array_equal(mahalanobis_metric(metric).components, W)
+    assert calibrate_threshold(metric, pairs, labels) == calibrate_threshold(
+        reference, pairs, labels
+    )
     # The pair classifier.
     clf = CertifiedPairClassifier(metric, eps=0.02).fit(pairs, labels)
     expected = CertifiedPairClassifier(reference, threshold=t, eps=0.02).fit(pairs, labels)
@@ -124,8 +131,13 @@ def test_each_task_returns_its_own_result_without_none_fields(problem):
     for kind, result in results.items():
         assert type(result) is kind
         assert all(getattr(result, f.name) is not None for f in dataclasses.fields(result))
-    # The facade's result holds the same arrays.
-    facade = AckMetricAttack(target).fit().attack(pairs)
+    # The facade's result holds the same arrays, and its metric_ keeps the former API.
+    fitted = AckMetricAttack(target).fit()
+    assert isinstance(fitted.metric_, MahalanobisMetric)
+    np.testing.assert_array_equal(
+        fitted.metric_.pair_distances(pairs), target.squared_pair_distances(pairs)
+    )
+    facade = fitted.attack(pairs)
     np.testing.assert_array_equal(facade.adversarial, results[PairAttackResult].adversarial)
     np.testing.assert_array_equal(facade.thresholds, results[PairAttackResult].thresholds)
 
@@ -239,3 +251,24 @@ def test_thread_limits_are_set_in_one_module_only():
             if isinstance(node, ast.ImportFrom) and node.module == "threadpoolctl":
                 users.add(path.name)
     assert users == {"_threads.py"}
+
+
+def test_an_object_with_only_the_hook_is_attacked_and_certified(problem):
+    X, y, W, pairs, _, _, t = problem
+    target = LinearTarget(W, threshold=t)
+
+    class Model:
+        """A user's own model: no fit, no estimator API, only the hook."""
+
+        def __skrobust_target__(self):
+            return target
+
+    result = PairAttack(Model()).fit().attack(pairs)
+    np.testing.assert_array_equal(
+        result.adversarial, PairAttack(target).fit().attack(pairs).adversarial
+    )
+    np.testing.assert_array_equal(
+        certify_pairs(Model(), pairs, 0.02), certify_pairs(target, pairs, 0.02)
+    )
+    with pytest.raises(TypeError, match="not a Mahalanobis model nor a metric target"):
+        PairAttack(object()).fit()
