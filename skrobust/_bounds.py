@@ -132,9 +132,20 @@ def inf_to_2_norm(components, max_exact_features=MAX_EXACT_FEATURES):
     (2.0, True)
     """
     W = np.asarray(components, dtype=np.float64)
+    # The norm is homogeneous: computed on W / max|W|, so squares neither underflow into
+    # subnormals (which lose the digits an upper bound needs) nor overflow.
+    unit = float(np.abs(W).max()) if W.size else 0.0
+    if unit == 0.0 or not np.isfinite(unit):
+        unit = 1.0
+    norm, exact = _inf_to_2_norm(W / unit, max_exact_features)
+    return float(norm * unit * _ROUND_UP), exact
+
+
+def _inf_to_2_norm(W, max_exact_features):
+    """:func:`inf_to_2_norm` of ``W`` before rounding up, with entries of order 1."""
     d = W.shape[1]
     if d <= max_exact_features:
-        return float(_exact_inf_to_2(W) * _ROUND_UP), True
+        return _exact_inf_to_2(W), True
     blocks = np.array_split(np.arange(d), -(-d // max_exact_features))
     K = np.array([_exact_inf_to_2(W[:, block]) for block in blocks])
     M = W.T @ W
@@ -146,7 +157,7 @@ def inf_to_2_norm(components, max_exact_features=MAX_EXACT_FEATURES):
             else:
                 total += min(K[a] * K[b], np.abs(M[np.ix_(block_a, block_b)]).sum())
     lam_max = np.linalg.norm(M, 2) if d else 0.0
-    return float(min(np.sqrt(total), np.sqrt(d * lam_max)) * _ROUND_UP), False
+    return min(np.sqrt(total), np.sqrt(d * lam_max)), False
 
 
 @dataclass(frozen=True, eq=False)
