@@ -19,6 +19,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from _log import logged, relative
 from metric_learn import LMNN, ITML_Supervised, SCML_Supervised
 from sklearn.frozen import FrozenEstimator
 from sklearn.neighbors import KNeighborsClassifier, NeighborhoodComponentsAnalysis
@@ -122,7 +123,7 @@ def write(rows, name):
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    print(f"written {path}")
+    print(f"written {relative(path)}")
 
 
 def main():
@@ -131,4 +132,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    with logged("attack_table2"):
+        main()

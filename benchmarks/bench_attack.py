@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _log import logged, relative
 from sklearn.datasets import make_classification
 from sklearn.frozen import FrozenEstimator
 from sklearn.neighbors import KNeighborsClassifier, NeighborhoodComponentsAnalysis
@@ -393,8 +394,9 @@ def _write(rows, path):
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
-    print(f"written {path}")
+    print(f"written {relative(path)}")
 
 
 if __name__ == "__main__":
-    main()
+    with logged("bench_attack"):
+        main()

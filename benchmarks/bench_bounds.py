@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _log import logged, relative
 from metric_learn import LMNN
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import train_test_split
@@ -154,7 +155,7 @@ def write(rows, path):
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    print(f"wrote {path}")
+    print(f"wrote {relative(path)}")
 
 
 def print_table(rows, columns):
@@ -205,4 +206,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    with logged("bench_bounds"):
+        main()

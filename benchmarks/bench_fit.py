@@ -23,6 +23,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from _log import logged, relative
 from metric_learn import LMNN, ITML_Supervised
 from sklearn.model_selection import train_test_split
 from sklearn.neighbors import NeighborhoodComponentsAnalysis
@@ -143,8 +144,9 @@ def main():
             f"{r['skrobust_ratio']:.2f} | {peak} |"
         )
     (RESULTS / "fit.md").write_text("\n".join(lines) + "\n")
-    print(f"\nsaved {RESULTS / 'fit.csv'} and fit.md")
+    print(f"\nsaved {relative(RESULTS / 'fit.csv')} and fit.md")
 
 
 if __name__ == "__main__":
-    main()
+    with logged("fit"):
+        main()

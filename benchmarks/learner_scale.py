@@ -11,6 +11,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from _log import logged
 from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 
@@ -49,4 +50,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    with logged("learner_scale"):
+        main()

@@ -17,6 +17,8 @@ import argparse
 import random
 import subprocess
 
+from _log import logged
+
 TARGETS = {
     "certificate": lambda name: name.startswith(
         ("skrobust._knn_certificate.", "skrobust._exact.")
@@ -46,4 +48,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    with logged("mutation_sample"):
+        main()

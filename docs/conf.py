@@ -56,9 +56,10 @@ numpydoc_validation_exclude = {
     r"^skrobust\.(AttackResult|PairAttackResult|TripletAttackResult|KNNAttackResult)$",
     r"^skrobust\.certificates\.KnnVerification$",
     r"^skrobust\.(CascadeResult|KNNProblem)$",
+    r"^skrobust\.(PairAttackResult|TripletAttackResult|KNNAttackResult)$",
     r"^skrobust\.(Eq23|MarginPGD|MaxMarginLP|TargetedLineSearch)\.perturb$",
     r"^skrobust\.testing\.(boxes|components|fixed_metrics|pairs_in_box|pairs_with_perturbations"
-    r"|perturbations|points_in_box|triplets_in_box)$",
+    r"|perturbations|points_in_box|relu_networks|triplets_in_box)$",
     r"\.get_params$",
     r"\.set_params$",
     r"\.fit_transform$",

@@ -4,6 +4,11 @@ Attacks (AckMetric), certificates and defences from Huai et al., "On the Robustn
 Metric Learning: An Adversarial Perspective" (ACM TKDD 2022), and related work.
 """
 
+from ._adversarial import (
+    AdversarialAnchorLearner,
+    AdversarialBatchLearner,
+    AdversarialHeadLearner,
+)
 from ._attack import AckMetricAttack, AttackResult
 from ._classifier import CertifiedPairClassifier
 from ._eq23_attack import KNNAttack, KNNAttackResult
@@ -19,6 +24,7 @@ from ._knn_attack import (
 )
 from ._learner import RobustMetricLearner
 from ._mahalanobis import MahalanobisMetric, calibrate_threshold, mahalanobis_metric
+from ._network_learner import ReluMetricLearner
 from ._pair_attack import PairAttack, PairAttackResult, TripletAttack, TripletAttackResult
 from ._target import KnnTarget, LinearTarget, MetricTarget, as_knn_target, as_target
 from .certificates import (
@@ -32,6 +38,9 @@ from .certificates import (
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "AdversarialAnchorLearner",
+    "AdversarialBatchLearner",
+    "AdversarialHeadLearner",
     "AckMetricAttack",
     "AttackResult",
     "CascadeKNNAttack",
@@ -54,6 +63,7 @@ __all__ = [
     "MetricTarget",
     "PairAttack",
     "PairAttackResult",
+    "ReluMetricLearner",
     "RobustMetricLearner",
     "as_knn_target",
     "as_target",

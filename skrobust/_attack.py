@@ -101,7 +101,7 @@ class AttackResult:
 
 
 class AckMetricAttack(AttackAPI):
-    """The AckMetric attack (Huai et al. 2022) against any fitted Mahalanobis model.
+    """The AckMetric attack (Huai et al. 2022) against any fitted metric model.
 
     Projected sign-gradient steps (eq. 5-9) that change the model's prediction:
 
@@ -116,6 +116,13 @@ class AckMetricAttack(AttackAPI):
       negative); the positive moves (``||d||_inf <= eps``) until the order of
       ``D(anchor, positive)`` and ``D(anchor, negative)`` flips (appendix C).
 
+    On a nonlinear metric (a ReLU network such as :class:`~skrobust.ReluMetricLearner`, or
+    any :class:`~skrobust.targets.MetricTarget`, a wrapped PyTorch model for instance) the
+    gradients come from the target's vector-Jacobian product (eq. 10-11) and no longer tie:
+    each pair step moves the point whose gradient has the larger L1 norm (eq. 6; under the
+    shared budget a point may use what the other left), and eq. (23) pulls its embedding
+    gradient back through the VJP.
+
     Each returned input is the first iterate that changed the prediction, else the one
     with the best objective, and never worse than the clean input. Every output lies in the
     box and within its budget exactly (up to float rounding), whatever ``step_size`` and
@@ -125,10 +132,12 @@ class AckMetricAttack(AttackAPI):
     ----------
     estimator : estimator, MetricTarget or KnnTarget
         The attacked model: anything :func:`skrobust.targets.as_target` reads (a skrobust
-        learner, a metric-learn Mahalanobis learner, scikit-learn's
-        ``NeighborhoodComponentsAnalysis``, :class:`skrobust.testing.FixedMetric`, a
-        :class:`~skrobust.targets.LinearTarget` or ``MahalanobisMetric`` given by its
-        matrix, a ``Pipeline`` of affine scalers and one of these), optionally followed by
+        learner, :class:`~skrobust.ReluMetricLearner` included, a metric-learn Mahalanobis
+        learner, scikit-learn's ``NeighborhoodComponentsAnalysis``,
+        :class:`skrobust.testing.FixedMetric`, a :class:`~skrobust.targets.LinearTarget` or
+        ``MahalanobisMetric`` given by its matrix, a
+        :class:`~skrobust.targets.CallableTarget`, a ``Pipeline`` of affine scalers and one
+        of these), optionally followed by
         a ``KNeighborsClassifier`` as last pipeline step (the kNN mode then attacks that
         classifier, using its stored, already embedded references); or a plain fitted
         ``KNeighborsClassifier`` (the Euclidean metric, ``W = I``); or a
@@ -178,7 +187,10 @@ class AckMetricAttack(AttackAPI):
         the output holds as without them.
     random_state : int, RandomState instance or None, default=None
         Draws the random starts of ``n_restarts`` (an int gives the same draws at every
-        call). Without restarts the attack is deterministic and this is unused.
+        call). Each input's starts depend only on this seed and the input's own values,
+        never on the other inputs of the call, so an input attacked alone, in chunks or on
+        dask blocks (:mod:`skrobust.dask`) gets the same result. Without restarts the
+        attack is deterministic and this is unused.
     n_jobs : int or None, default=None
         Threads of the numba kernels, scikit-learn's convention: ``None`` 1, ``-1`` all of
         numba's threads, ``-2`` all but one, ...; 0 is invalid. Matrix products use
@@ -192,9 +204,10 @@ class AckMetricAttack(AttackAPI):
     ----------
     estimator_ : estimator
         The fitted model attacked (``estimator`` itself when it was fitted already).
-    metric_ : MahalanobisMetric
-        Its linear metric in the raw input space (a :class:`~skrobust.targets.LinearTarget`;
-        see :func:`skrobust.targets.as_target`).
+    metric_ : MahalanobisMetric or MetricTarget
+        Its metric in the raw input space (see :func:`skrobust.targets.as_target`): a
+        ``MahalanobisMetric`` (a ``LinearTarget``) for a linear model, the target itself
+        otherwise.
     threshold_ : float or None
         Pairs mode: the threshold on ``D`` in use.
     classifier_ : KNeighborsClassifier or None

@@ -6,12 +6,15 @@ for a kNN) implement four steps; :class:`SignGradientAttack` runs them:
 - ``_resolve(X, y)`` reads the fitted model through the model protocol (``fit``);
 - ``_check_input(X)`` validates the attacked inputs;
 - ``_begin(X, y, eps_values, box)`` allocates one call's state, ``_keep_clean(state, e)``
-  and ``_attack_eps(state, e, eps, box, rng)`` fill it per budget (every budget starts from
+  and ``_attack_eps(state, e, eps, box, seed)`` fill it per budget (every budget starts from
   the clean input), ``_finish(state, eps_values)`` returns the task's result.
 
 Random restarts are the composition :func:`first_success` ("best of several runs": each run
 attacks the inputs no earlier run flipped, the first flip is kept), the one the strong kNN
-attack (:class:`~skrobust.CascadeKNNAttack`) applies to its members.
+attack (:class:`~skrobust.CascadeKNNAttack`) applies to its members. A restart draws its
+random starts per input (:class:`~skrobust._row_random.RowRandomState` of ``seed``, the budget,
+the run and the input's own values), so an input's result does not depend on the other inputs
+of the call, nor on the chunking (:mod:`skrobust.dask`).
 """
 
 import numbers
@@ -24,6 +27,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from ._row_random import RowRandomState
 from ._target import KnnTarget, MetricTarget, unwrap_frozen
 from ._threads import numba_threads
 from ._validation import check_eps, check_feature_range, check_in_box
@@ -35,6 +39,7 @@ __all__ = [
     "first_success",
     "is_fitted",
     "resolve_estimator",
+    "restart_rng",
 ]
 
 # Rows of a chunk times its widest array stay near this many doubles (16 MB), so the work
@@ -67,6 +72,12 @@ def resolve_estimator(estimator, X, y, what="model"):
             "(wrapped in sklearn.frozen.FrozenEstimator to survive clone)."
         )
     return clone(estimator).fit(X, y)
+
+
+def restart_rng(X, seed, e, r):
+    """The generator of restart ``r`` at budget ``e`` for the inputs ``X``: its
+    ``random_sample`` draws per input, from ``seed`` and the input's own values only."""
+    return RowRandomState(X, [seed, e, r])
 
 
 def first_success(n_inputs, n_runs, rows, run):
@@ -215,13 +226,21 @@ class SignGradientAttack(AttackAPI):
         # Widened by the few ulps X may overshoot the box (see check_in_box), never clipped.
         box = check_in_box(X, self._box)
         state = self._begin(X, y, eps_values, box)
-        rng = check_random_state(self.random_state) if self.n_restarts else None
+        seed = self._restart_seed()
         for e, eps in enumerate(eps_values):
             if eps == 0.0 or self.max_iter == 0:
                 self._keep_clean(state, e)
             else:
-                self._attack_eps(state, e, float(eps), box, rng)
+                self._attack_eps(state, e, float(eps), box, seed)
         return self._finish(state, eps_values)
+
+    def _restart_seed(self):
+        """One seed per call for the random starts of the restarts; each input's starts are
+        drawn from it and the input's own values (:func:`restart_rng`), so they do not
+        depend on which inputs share a chunk."""
+        if not self.n_restarts:
+            return None
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
 
 @dataclass(eq=False)

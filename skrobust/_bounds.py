@@ -26,6 +26,9 @@ term, because ``|D' - D|`` is bounded by the same quantity):
 
 The paper's, spectral and Frobenius bounds need the box (``b``); without one
 (``feature_range=None``) only the triangle bound holds.
+
+ReLU networks have their own bounds, interval bound propagation and a Lipschitz bound
+(``skrobust._network_bounds``); the public functions below dispatch to them.
 """
 
 import itertools
@@ -33,6 +36,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._network_bounds import (
+    network_certified_radius,
+    network_certify_pairs,
+    network_distances_and_bounds,
+    network_of,
+)
 from ._target import LinearTarget, as_target, check_linear, resolve_threshold
 from ._threads import single_threaded
 from ._validation import (
@@ -52,7 +61,9 @@ __all__ = [
     "perturbed_distance_bounds",
 ]
 
-BOUNDS = ("best", "paper", "spectral", "frobenius", "triangle")
+BOUNDS = ("best", "paper", "spectral", "frobenius", "triangle", "interval", "lipschitz")
+# Bounds that need no box.
+_BOXLESS = ("best", "triangle", "interval", "lipschitz")
 BUDGETS = ("shared", "per_point")
 
 # Exact ||W||_{inf->2} by enumerating sign vectors up to this many features (2^(d-1) of
@@ -121,9 +132,20 @@ def inf_to_2_norm(components, max_exact_features=MAX_EXACT_FEATURES):
     (2.0, True)
     """
     W = np.asarray(components, dtype=np.float64)
+    # The norm is homogeneous: computed on W / max|W|, so squares neither underflow into
+    # subnormals (which lose the digits an upper bound needs) nor overflow.
+    unit = float(np.abs(W).max()) if W.size else 0.0
+    if unit == 0.0 or not np.isfinite(unit):
+        unit = 1.0
+    norm, exact = _inf_to_2_norm(W / unit, max_exact_features)
+    return float(norm * unit * _ROUND_UP), exact
+
+
+def _inf_to_2_norm(W, max_exact_features):
+    """:func:`inf_to_2_norm` of ``W`` before rounding up, with entries of order 1."""
     d = W.shape[1]
     if d <= max_exact_features:
-        return float(_exact_inf_to_2(W) * _ROUND_UP), True
+        return _exact_inf_to_2(W), True
     blocks = np.array_split(np.arange(d), -(-d // max_exact_features))
     K = np.array([_exact_inf_to_2(W[:, block]) for block in blocks])
     M = W.T @ W
@@ -135,7 +157,7 @@ def inf_to_2_norm(components, max_exact_features=MAX_EXACT_FEATURES):
             else:
                 total += min(K[a] * K[b], np.abs(M[np.ix_(block_a, block_b)]).sum())
     lam_max = np.linalg.norm(M, 2) if d else 0.0
-    return float(min(np.sqrt(total), np.sqrt(d * lam_max)) * _ROUND_UP), False
+    return min(np.sqrt(total), np.sqrt(d * lam_max)), False
 
 
 @dataclass(frozen=True, eq=False)
@@ -380,25 +402,45 @@ def perturbed_distance_bounds(
     doubles (``d=1, W=1, x=(0.9, 0.1), eps=0.1`` reaches ``D' = 1.0 > 0.84``). The
     derivations are in the module docstring of ``skrobust._bounds``.
 
+    For a ReLU network (``D = ||f(x) - f(x')||^2``, eq. 2) the bounds above are linear-only
+    and raise a ``TypeError``; two others hold (derivations in ``skrobust._network_bounds``):
+
+    ========= ==========================================================================
+    lipschitz the triangle row with ``K = ||W_1||_{inf->2} prod_{l >= 2} ||W_l||_2`` (ReLU
+              is 1-Lipschitz); needs no box
+    interval  interval bound propagation: a box holding ``f`` of every reachable input
+              (the ``eps`` ball inside the box), and the nearest and farthest squared
+              distances between the two points' boxes
+    ========= ==========================================================================
+
+    ``"best"`` takes the tighter of the two per pair. On a linear metric ``"lipschitz"``
+    is ``"triangle"`` and ``"interval"`` is the same propagation through one layer.
+
     Parameters
     ----------
-    model : fitted Mahalanobis model or MetricNorms
-        Any linear model :func:`~skrobust.targets.as_target` reads, or the :class:`MetricNorms`
-        of one (precomputed by :func:`metric_norms`, to skip recomputing the norms).
+    model : fitted model, MetricTarget or MetricNorms
+        Any model :func:`~skrobust.targets.as_target` reads whose metric is linear or a ReLU
+        network (:class:`~skrobust.ReluMetricLearner`,
+        :class:`~skrobust.targets.ReluNetworkTarget`, a pipeline of affine scalers and one),
+        or the :class:`MetricNorms` of a linear one (precomputed by :func:`metric_norms`, to
+        skip recomputing the norms).
     pairs : array-like of shape (n_pairs, 2, n_features)
         Clean pairs, inside the box.
     eps : float or array-like of shape (n_eps,)
         Budget(s) in the L-infinity norm, ``>= 0``.
-    bound : {"best", "paper", "spectral", "frobenius", "triangle"}, default="best"
+    bound : {"best", "paper", "spectral", "frobenius", "triangle", "interval", \
+            "lipschitz"}, default="best"
         Which bound; ``"best"`` takes, per pair, the tightest of those valid for the box
-        (the largest lower and the smallest upper bound: all are valid, so these are too).
+        (the largest lower and the smallest upper bound: all are valid, so these are too):
+        of the first four for a linear metric, of ``"interval"`` and ``"lipschitz"`` for a
+        network (the others raise a ``TypeError`` there).
     budget : {"shared", "per_point"}, default="shared"
         ``"shared"``: ``||d_i||_inf + ||d_j||_inf <= eps`` (eq. 4). ``"per_point"``:
         ``||d_i||_inf <= eps`` and ``||d_j||_inf <= eps``.
     feature_range : (float, float) or None, default=(0.0, 1.0)
         The box the clean and the perturbed points lie in. ``None`` (no box) leaves only
-        the triangle bound valid: ``"best"`` then uses it alone, and the other bounds raise
-        a ``ValueError``.
+        the triangle, interval and Lipschitz bounds valid: ``"best"`` then uses those, and
+        the other bounds raise a ``ValueError``.
 
     Returns
     -------
@@ -412,6 +454,10 @@ def perturbed_distance_bounds(
     ValueError
         For an unknown ``bound`` or ``budget``, a box-dependent bound without a box, pairs
         outside the box, or an invalid ``eps``.
+    TypeError
+        For a linear-only bound on a network, or a model without a linear metric or the
+        layers of a ReLU network (a :class:`~skrobust.targets.CallableTarget`: attack it
+        instead, for an upper bound).
 
     Examples
     --------
@@ -432,15 +478,29 @@ def perturbed_distance_bounds(
     bound = check_scalar_choice(bound, "bound", BOUNDS)
     budget = check_scalar_choice(budget, "budget", BUDGETS)
     eps_values, scalar = check_eps(eps)
-    if feature_range is None and bound not in ("best", "triangle"):
-        raise ValueError(
-            f"bound={bound!r} needs a box (its increment scales with the box width); with "
-            "feature_range=None only bound='triangle' is valid, and bound='best' uses it."
+    _check_box_needed(bound, feature_range)
+    network = network_of(model, bound)
+    if network is not None:
+        feature_range = check_feature_range(feature_range)
+        _, lower, upper = network_distances_and_bounds(
+            network, pairs, eps_values, bound, budget, feature_range
         )
-    _, lower, upper = distances_and_bounds(model, pairs, eps_values, bound, budget, feature_range)
+    else:
+        _, lower, upper = distances_and_bounds(
+            model, pairs, eps_values, bound, budget, feature_range
+        )
     if scalar:
         return lower[0], upper[0]
     return lower, upper
+
+
+def _check_box_needed(bound, feature_range):
+    if feature_range is None and bound not in _BOXLESS:
+        raise ValueError(
+            f"bound={bound!r} needs a box (its increment scales with the box width); with "
+            "feature_range=None only bound='triangle', 'interval' or 'lipschitz' is valid, "
+            "and bound='best' uses those."
+        )
 
 
 def rounding_slack(pairs, inf_to_2, eps=0.0):
@@ -491,10 +551,17 @@ def certified_radius(model, pairs, threshold=None, budget="shared"):
     ``1e-9`` is subtracted so that float rounding never certifies a breakable pair; a pair
     within that margin of the threshold gets radius 0 (ties are never certified).
 
+    For a ReLU network, ``K`` is the Lipschitz bound
+    ``||W_1||_{inf->2} prod_{l >= 2} ||W_l||_2``, and the radius is the larger of that
+    closed form and the interval radius: the largest budget at which interval bound
+    propagation (without a box) certifies the pair, found by bisection to a relative
+    ``1e-6``, every returned value itself certified.
+
     Parameters
     ----------
-    model : fitted Mahalanobis model or MetricNorms
-        Any linear model :func:`~skrobust.targets.as_target` reads, or its :class:`MetricNorms`.
+    model : fitted model, MetricTarget or MetricNorms
+        Any model :func:`~skrobust.targets.as_target` reads whose metric is linear or a ReLU
+        network, or the :class:`MetricNorms` of a linear one.
     pairs : array-like of shape (n_pairs, 2, n_features)
         Pairs to certify; any finite values (the triangle bound needs no box).
     threshold : float or None, default=None
@@ -522,6 +589,10 @@ def certified_radius(model, pairs, threshold=None, budget="shared"):
     [0.2, 0.2, 0.0]
     """
     budget = check_scalar_choice(budget, "budget", BUDGETS)
+    network = network_of(model, "best")
+    if network is not None:
+        threshold = resolve_threshold(network, threshold)
+        return network_certified_radius(network, pairs, threshold, budget)
     norms = metric_norms(model)
     threshold = resolve_threshold(norms, threshold)
     D = checked_squared_distances(norms.components, pairs)
@@ -556,16 +627,20 @@ def certify_pairs(
 
     Parameters
     ----------
-    model : fitted Mahalanobis model or MetricNorms
-        Any linear model :func:`~skrobust.targets.as_target` reads, or its :class:`MetricNorms`.
+    model : fitted model, MetricTarget or MetricNorms
+        Any model :func:`~skrobust.targets.as_target` reads whose metric is linear or a ReLU
+        network, or the :class:`MetricNorms` of a linear one.
     pairs : array-like of shape (n_pairs, 2, n_features)
         Clean pairs, inside the box.
     eps : float
         The L-infinity budget, ``>= 0``.
     threshold : float or None, default=None
         Threshold on the squared distance; ``None`` uses the model's own.
-    bound : {"best", "paper", "spectral", "frobenius", "triangle"}, default="best"
+    bound : {"best", "paper", "spectral", "frobenius", "triangle", "interval", \
+            "lipschitz"}, default="best"
+        See :func:`perturbed_distance_bounds` (a network takes the last two and ``"best"``).
     budget : {"shared", "per_point"}, default="shared"
+        See :func:`perturbed_distance_bounds`.
     feature_range : (float, float) or None, default=(0.0, 1.0)
         See :func:`perturbed_distance_bounds`.
 
@@ -588,11 +663,13 @@ def certify_pairs(
     eps_values, scalar = check_eps(eps)
     if not scalar:
         raise ValueError(f"eps must be a single number, got {eps!r}.")
-    if feature_range is None and bound not in ("best", "triangle"):
-        raise ValueError(
-            f"bound={bound!r} needs a box (its increment scales with the box width); with "
-            "feature_range=None only bound='triangle' is valid, and bound='best' uses it."
-        )
+    _check_box_needed(bound, feature_range)
+    network = network_of(model, bound)
+    if network is not None:
+        threshold = resolve_threshold(network, threshold)
+        feature_range = check_feature_range(feature_range)
+        eps = float(eps_values[0])
+        return network_certify_pairs(network, pairs, eps, threshold, bound, budget, feature_range)
     norms = metric_norms(model)
     threshold = resolve_threshold(norms, threshold)
     D, lower, upper = distances_and_bounds(norms, pairs, eps_values, bound, budget, feature_range)

@@ -12,10 +12,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._bounds import BOUNDS, BUDGETS
 from ._mahalanobis import best_threshold, threshold_ties
+from ._network_bounds import NETWORK_BOUNDS, network_of
 from ._target import (
     MetricTarget,
     as_target,
-    check_linear,
     is_metric_learn_pair_learner,
     resolve_threshold,
 )
@@ -57,10 +57,11 @@ def _check_training_labels(y):
 class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
     """Classify pairs as similar or dissimilar, and certify predictions against attacks.
 
-    A pair is predicted similar (``+1``) when its squared Mahalanobis distance
-    ``D = ||W (a - b)||^2`` is at most ``threshold_``, dissimilar (``-1``) otherwise. A
-    prediction is *certified* at budget ``eps`` when no perturbation within the budget that
-    keeps the points in the box can change it: the bound on the perturbed distance
+    A pair is predicted similar (``+1``) when its squared distance ``D`` (Mahalanobis,
+    ``||W (a - b)||^2``, or of a ReLU network's embedding, ``||f(a) - f(b)||^2``) is at most
+    ``threshold_``, dissimilar (``-1``) otherwise. A prediction is *certified* at budget
+    ``eps`` when no perturbation within the budget that keeps the points in the box can
+    change it: the bound on the perturbed distance
     (:func:`~skrobust.perturbed_distance_bounds`) stays strictly on the same side of the
     threshold, with a relative safety margin of ``1e-9`` so ties and float rounding are
     never certified.
@@ -68,46 +69,56 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     estimator : estimator, MetricTarget or None, default=None
-        The metric. ``None`` means skrobust's certified training,
-        ``RobustMetricLearner(alpha=0.0, robust_eps=0.05)``: it trains the very bound this
-        classifier certifies with, and its threshold ``gamma`` is where its hinge puts the
-        boundary (the paper's eigenvalue defence shrinks every distance toward 0, which
-        leaves ``gamma`` a poor threshold on pairs). An unfitted estimator is
-        cloned and fitted on the training pairs in :meth:`fit`, through its
+        The metric. ``None`` means skrobust's certified training at the classifier's own
+        budget, ``RobustMetricLearner(alpha=0.0, robust_eps=eps)``: it trains the very
+        bound this classifier certifies with, at the budget it certifies, so no strength
+        constant is needed (pass your own learner, or tune ``estimator__robust_eps`` with
+        ``GridSearchCV``, to trade clean accuracy for more); and its threshold ``gamma`` is
+        where its hinge puts the boundary (the paper's eigenvalue defence shrinks every
+        distance toward 0, which leaves ``gamma`` a poor threshold on pairs). An unfitted
+        estimator is cloned and fitted on the training pairs in :meth:`fit`, through its
         ``fit_pairs(pairs, y)`` (skrobust learners) or ``fit(pairs, y)`` (metric-learn's
         pair learners: ``ITML``, ``MMC``, ``SDML``). A fitted Mahalanobis model wrapped
         in :class:`~sklearn.frozen.FrozenEstimator` is used as it is (and survives
         ``clone``, so ``GridSearchCV`` keeps it): any linear model
         :func:`~skrobust.targets.as_target` reads, including metric-learn's fitted pair
-        learners and pipelines of affine scalers and a metric step. A metric given by its
-        matrix alone (:class:`~skrobust.targets.LinearTarget`) is used as it is too.
+        learners and pipelines of affine scalers and a metric step; or a ReLU network
+        (:class:`~skrobust.ReluMetricLearner`, fitted through its ``fit_pairs`` when unfitted).
+        A metric given as a target (:class:`~skrobust.targets.LinearTarget`,
+        :class:`~skrobust.targets.ReluNetworkTarget`) is used as it is too.
     threshold : float or None, default=None
         Threshold on the **squared** distance ``D``. ``None`` takes the model's own
         (a metric-learn pair learner's ``threshold_``, squared; a skrobust learner's
         ``gamma``), and otherwise calibrates one on the training pairs for accuracy.
     eps : float, default=0.1
         The L-infinity budget at which :meth:`certify` and :meth:`certified_score` certify.
-    bound : {"best", "paper", "spectral", "frobenius", "triangle"}, default="best"
-        The bound :meth:`certify` uses (see :func:`~skrobust.perturbed_distance_bounds`).
+    bound : {"best", "paper", "spectral", "frobenius", "triangle", "interval", \
+            "lipschitz"}, default="best"
+        The bound :meth:`certify` uses (see :func:`~skrobust.perturbed_distance_bounds`); a
+        network takes ``"best"``, ``"interval"`` or ``"lipschitz"`` (:meth:`fit` raises a
+        ``TypeError`` for the others).
     budget : {"shared", "per_point"}, default="shared"
         ``"shared"``: ``||d_i||_inf + ||d_j||_inf <= eps`` (the paper's eq. 4);
         ``"per_point"``: each point moves by at most ``eps``.
     feature_range : (float, float) or None, default=(0.0, 1.0)
         The box the attacker is confined to; pairs given to :meth:`certify` must lie in
-        it. ``None`` (no box) allows only ``bound="triangle"`` or ``"best"``.
+        it. ``None`` (no box) allows only ``bound="triangle"``, ``"interval"``,
+        ``"lipschitz"`` or ``"best"``.
 
     Attributes
     ----------
     estimator_ : estimator
         The fitted metric (the ``FrozenEstimator`` itself when one was given).
     components_ : ndarray of shape (n_components, n_features)
-        ``W`` in the raw input space (scalers of a pipeline composed in).
+        ``W`` in the raw input space (scalers of a pipeline composed in); linear metrics
+        only.
     threshold_ : float
         The threshold on the squared distance in use.
-    target_ : LinearTarget
+    target_ : LinearTarget or ReluNetworkTarget
         The metric (see :func:`skrobust.targets.as_target`) with ``threshold_``.
     norms_ : MetricNorms
-        The norms of ``W`` the certificates need, computed once.
+        The norms of ``W`` the certificates need, computed once; linear metrics only (a
+        network's Lipschitz bound is cached with its layers).
     classes_ : ndarray of shape (2,)
         ``[-1, 1]``.
     n_features_in_ : int
@@ -183,10 +194,10 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
         self : CertifiedPairClassifier
         """
         feature_range = check_feature_range(self.feature_range)
-        if feature_range is None and self.bound not in ("best", "triangle"):
+        if feature_range is None and self.bound not in ("best", "triangle", *NETWORK_BOUNDS):
             raise ValueError(
                 f"bound={self.bound!r} needs a box; with feature_range=None use "
-                "bound='triangle' or bound='best'."
+                "bound='triangle', 'interval', 'lipschitz' or 'best'."
             )
         pairs = _check_dense_real(pairs)
         y = _check_training_labels(y)
@@ -194,7 +205,9 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
         y = check_pair_labels(y, len(pairs))
         self.estimator_ = self._fit_estimator(pairs, y)
         target = as_target(self.estimator_)
-        check_linear(target, "CertifiedPairClassifier", "the attack (AckMetricAttack)")
+        # A network is certified by its own bounds; this refuses the linear-only ones for it
+        # and any target without layers (with a TypeError saying what works instead).
+        network_of(target, self.bound)
         if target.n_features != pairs.shape[2]:
             raise ValueError(
                 f"pairs have {pairs.shape[2]} features per point, but the estimator's "
@@ -207,16 +220,23 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
         else:
             self.threshold_ = resolve_threshold(target, self.threshold)
         self.target_ = target.with_threshold(self.threshold_)
-        self.components_ = target.components
-        self.norms_ = metric_norms(self.target_)
+        if target.is_linear:
+            self.components_ = target.components
+            self.norms_ = metric_norms(self.target_)
         return self
+
+    def _certificate_model(self):
+        """What the certificate functions read: the norms of a linear metric (computed
+        once), or the network target."""
+        check_is_fitted(self)
+        return getattr(self, "norms_", self.target_)
 
     def _fit_estimator(self, pairs, y):
         estimator = self.estimator
         if estimator is None:
-            from ._learner import BEST_DEFENCE, RobustMetricLearner
+            from ._learner import RobustMetricLearner
 
-            estimator = RobustMetricLearner(**BEST_DEFENCE)
+            estimator = RobustMetricLearner(alpha=0.0, robust_eps=self.eps)
         if isinstance(estimator, FrozenEstimator | MetricTarget):
             return estimator
         if hasattr(estimator, "fit_pairs"):
@@ -301,9 +321,8 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
         -------
         certified : ndarray of bool, shape (n_pairs,)
         """
-        check_is_fitted(self)
         return certify_pairs(
-            self.norms_,
+            self._certificate_model(),
             pairs,
             float(self.eps),
             threshold=self.threshold_,
@@ -327,8 +346,9 @@ class CertifiedPairClassifier(ClassifierMixin, BaseEstimator):
         -------
         radius : ndarray of shape (n_pairs,)
         """
-        check_is_fitted(self)
-        return certified_radius(self.norms_, pairs, threshold=self.threshold_, budget=self.budget)
+        return certified_radius(
+            self._certificate_model(), pairs, threshold=self.threshold_, budget=self.budget
+        )
 
     def certified_score(self, pairs, y):
         """Fraction of pairs both correctly classified and certified at ``eps``.

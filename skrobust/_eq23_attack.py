@@ -5,6 +5,9 @@ adversarial point, pushes those of the point's label away and pulls the others c
 sign step. Distances to all references of a chunk are one BLAS product; the neighbour search,
 the objective, the best iterate and the gradient's coefficients are one numba kernel
 (:func:`skrobust._kernels.knn_evaluate`), the step another (:func:`skrobust._kernels.sign_step`).
+The kernels work in the embedding, so any metric target serves: the gradient in the
+embedding is pulled back to the input by the target's vector-Jacobian product (``H W`` for a
+linear metric, eq. 10 for a network).
 """
 
 import numbers
@@ -15,8 +18,14 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_consistent_length, column_or_1d, validate_data
 
 from . import _kernels
-from ._attack_core import CHUNK_ELEMENTS, SignGradientAttack, TaskResult, first_success
-from ._target import as_knn_target, check_linear, is_knn_model
+from ._attack_core import (
+    CHUNK_ELEMENTS,
+    SignGradientAttack,
+    TaskResult,
+    first_success,
+    restart_rng,
+)
+from ._target import as_knn_target, is_knn_model
 from ._threads import run_parallel
 
 __all__ = ["KNNAttack", "KNNAttackResult"]
@@ -113,7 +122,8 @@ class KNNAttack(SignGradientAttack):
         Extra runs for the points the run from the clean point did not flip, each from a
         point drawn uniformly at random within the budget and the box.
     random_state : int, RandomState instance or None, default=None
-        Draws the random starts of ``n_restarts``; unused without restarts.
+        Draws the random starts of ``n_restarts``, per point from this seed and the point's
+        own values (independent of the other points of the call); unused without restarts.
     n_jobs : int or None, default=None
         Threads of the numba kernels, scikit-learn's convention.
     verbose : int, default=0
@@ -125,8 +135,8 @@ class KNNAttack(SignGradientAttack):
         The fitted model attacked.
     knn_target_ : KnnTarget
         The classifier as the attack reads it.
-    target_ : LinearTarget
-        Its metric in the raw input space.
+    target_ : MetricTarget
+        Its metric in the raw input space (linear, a network, a wrapped model).
     classifier_ : KNeighborsClassifier
         The attacked classifier, over embedded points.
     n_features_in_ : int
@@ -190,11 +200,6 @@ class KNNAttack(SignGradientAttack):
                 "fitted Pipeline(..., metric step, KNeighborsClassifier) as estimator."
             )
         knn_target = as_knn_target(self.estimator_, X, y)
-        check_linear(
-            knn_target.target,
-            "KNNAttack (its numba kernels need W)",
-            "a linear model until nonlinear attacks are added",
-        )
         n_features = knn_target.n_features
         if X is not None and X.shape[1] != n_features:
             raise ValueError(f"X has {X.shape[1]} features, but the model expects {n_features}.")
@@ -241,15 +246,15 @@ class KNNAttack(SignGradientAttack):
     def _keep_clean(self, run, e):
         """The outputs start as the clean points and their predictions."""
 
-    def _attack_eps(self, run, e, eps, box, rng):
+    def _attack_eps(self, run, e, eps, box, seed):
         knn, target = self.classifier_, self.target_
         adversarial, pred_after = run.adversarial[e], run.predictions_after[e]
         n_threads = self._n_threads()
 
         def attempt(r, idx):
-            X_run = self._knn_chunk(
-                run, run.X[idx], run.y_idx[idx], eps, n_threads, box, rng=rng if r else None
-            )
+            X = run.X[idx]
+            rng = restart_rng(X, seed, e, r) if r else None
+            X_run = self._knn_chunk(run, X, run.y_idx[idx], eps, n_threads, box, rng=rng)
             pred = knn.predict(target.transform(X_run))
             won = pred != run.predictions_before[idx]
             if r == 0:
@@ -273,8 +278,7 @@ class KNNAttack(SignGradientAttack):
     def _knn_chunk(self, run, X0, y_idx, eps, n_threads, box, rng=None):
         """Eq. (23) on one chunk of points; return the adversarial points. With ``rng``, a
         restart from a point drawn uniformly within the budget and the box."""
-        W = self.target_.components
-        bias = self.target_.bias
+        target = self.target_
         E_ref, sq_ref = run.references, run.reference_sq
         X_lo, X_hi = X0 - eps, X0 + eps
         if box is not None:
@@ -290,11 +294,11 @@ class KNNAttack(SignGradientAttack):
         best_count = np.empty(n, dtype=np.int64)
         best_loss = np.empty(n)
         done = np.zeros(n, dtype=np.uint8)
-        H = np.empty((n, W.shape[0]))
+        H = np.empty((n, target.n_components))
         n_vote = self.classifier_.n_neighbors
         n_classes = len(self.classifier_.classes_)
         for r in range(self.max_iter + 1):
-            E = X @ W.T + bias
+            E = target.embed(X)
             dist = E @ E_ref.T
             dist *= -2.0
             dist += _rowdot(E, E)[:, None]
@@ -308,7 +312,7 @@ class KNNAttack(SignGradientAttack):
             if r == self.max_iter or done.all():
                 break
             run_parallel(
-                _kernels.sign_step, X, H @ W, X_lo, X_hi, self.step_size, done,
+                _kernels.sign_step, X, target.vjp(X, H), X_lo, X_hi, self.step_size, done,
                 n_threads=n_threads,
             )  # fmt: skip
         return X_best

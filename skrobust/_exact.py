@@ -330,7 +330,7 @@ def verify_knn(estimator, X, eps, *, feature_range=None, max_references=MAX_MILP
         raise ValueError(f"eps must be a single number, got {eps!r}.")
     eps = float(eps_values[0])
     feature_range = check_feature_range(feature_range)
-    parts = _KnnParts(estimator)
+    parts = _KnnParts(estimator, "exact")
     metric, knn = parts.metric, parts.knn
     X, feature_range = parts.check_X(X, feature_range)
     E, ref_class, k = parts.references, parts.ref_classes, parts.k

@@ -1,4 +1,4 @@
-"""CascadeKNNAttack: a strong attack on a kNN over a linear metric, as a composition.
+"""CascadeKNNAttack: a strong attack on a kNN over a metric, as a composition.
 
 Members run in order, each on the points no earlier member flipped; per point the first
 adversarial point that flips the classifier's own ``predict`` is kept. Every candidate is
@@ -14,6 +14,10 @@ test point ``x``, an own-class reference ``a`` and a rival ``b`` (both stored em
 is linear in ``delta``. Its gradient does not depend on ``x``, so a sign-gradient step on a
 vote margin moves by ``sign(W^T (e_b - e_a))`` and "these rivals beat those own references"
 is a linear feasibility problem.
+
+On a nonlinear metric (a ReLU network) the difference is not linear: the members built on
+that (the targeted line search, the LPs) step aside, and the gradient members take the
+margin's gradient ``2 J_f(x)^T (e_b - e_a)`` from the target's VJP.
 """
 
 import itertools
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import linprog
+from scipy.sparse import coo_matrix
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
@@ -36,7 +41,8 @@ from . import _knn_attack_kernels
 from ._attack import AckMetricAttack, AttackResult
 from ._attack_core import resolve_estimator
 from ._mahalanobis import mahalanobis_metric
-from ._target import as_knn_target, check_linear, is_knn_model, unwrap_frozen
+from ._row_random import RowRandomState
+from ._target import as_knn_target, is_knn_model, unwrap_frozen
 from ._threads import single_threaded
 from ._validation import check_eps, check_feature_range, check_in_box
 
@@ -53,6 +59,8 @@ __all__ = [
 
 # Rows of a chunk of distance computations times the references stay near this many doubles.
 _CHUNK_ELEMENTS = 1 << 21
+# Constraints an LP of MaxMarginLP starts with, and adds per round of constraint generation.
+_LP_BLOCK = 24
 
 
 @dataclass(eq=False)
@@ -82,16 +90,19 @@ class CascadeResult(AttackResult):
 
 @dataclass(eq=False)
 class KNNProblem:
-    """The attacked kNN classifier as members see it: all in the embedding ``e = W x + b``.
+    """The attacked kNN classifier as members see it: all in the embedding ``e = f(x)``
+    (``W x + b`` for a linear metric).
 
     Attributes
     ----------
     estimator : estimator
         The attacked pipeline (frozen), for members that call other attacks on it.
-    components : ndarray of shape (n_components, n_features)
-        ``W`` in the raw input space (affine scalers composed in).
-    bias : ndarray of shape (n_components,)
-        ``b`` of the embedding (from the affine scalers composed in).
+    components : ndarray of shape (n_components, n_features) or None
+        ``W`` in the raw input space (affine scalers composed in); ``None`` for a nonlinear
+        metric.
+    bias : ndarray of shape (n_components,) or None
+        ``b`` of the embedding (from the affine scalers composed in); ``None`` for a
+        nonlinear metric.
     references : ndarray of shape (n_references, n_components)
         The classifier's stored references, already embedded.
     reference_labels : ndarray of int, shape (n_references,)
@@ -104,6 +115,8 @@ class KNNProblem:
         The budget of this run.
     feature_range : tuple or None
         The data box.
+    target : MetricTarget
+        The metric: its ``embed`` and ``vjp`` serve members on any target.
 
     Examples
     --------
@@ -139,6 +152,7 @@ class KNNProblem:
     n_neighbors: int
     eps: float
     feature_range: tuple | None
+    target: object = None
 
     def __post_init__(self):
         self._sq_ref = np.einsum("ij,ij->i", self.references, self.references)
@@ -161,7 +175,28 @@ class KNNProblem:
         E : ndarray of shape (n, n_components)
             Their embeddings, comparable with the stored ``references``.
         """
+        if self.components is None:
+            return self.target.embed(X)
         return X @ self.components.T + self.bias
+
+    def input_gradient(self, X, G):
+        """Pull gradients in the embedding back to the input: ``J_f(x_i)^T G_i`` per row.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, n_features)
+            Points in the raw input space.
+        G : ndarray of shape (n, n_components)
+            Gradients with respect to their embeddings.
+
+        Returns
+        -------
+        V : ndarray of shape (n, n_features)
+            ``G W`` for a linear metric, the target's VJP otherwise.
+        """
+        if self.components is None:
+            return self.target.vjp(X, G)
+        return G @ self.components
 
     def squared_distances(self, E):
         """Squared distances ``D`` from embedded points to every reference.
@@ -280,7 +315,10 @@ class KNNAttackMember(BaseEstimator):
     generator, so random restarts are runs of the same composition.
 
     Subclasses implement :meth:`perturb` and keep scikit-learn's parameter conventions
-    (``__init__`` stores parameters only), so ``clone`` works on the cascade.
+    (``__init__`` stores parameters only), so ``clone`` works on the cascade. A member that
+    needs the matrix ``W`` of a linear metric sets the class attribute ``linear_only =
+    True``; one that uses only :meth:`KNNProblem.embed` and
+    :meth:`KNNProblem.input_gradient` runs on networks too.
 
     Examples
     --------
@@ -308,6 +346,10 @@ class KNNAttackMember(BaseEstimator):
     [[False, True]]
     """
 
+    #: Whether the member needs a linear metric (its ``W``); the cascade does not run such
+    #: members on a nonlinear target and lists them in ``stepped_aside_``.
+    linear_only = False
+
     @property
     def n_runs(self):
         """How many times the cascade runs the member (1; more for random restarts)."""
@@ -330,7 +372,11 @@ class KNNAttackMember(BaseEstimator):
         run : int
             Which run of this member (0 first; ``run > 0`` are random restarts).
         rng : numpy.random.RandomState
-            The member's random generator for this run.
+            The member's random generator for this run. ``rng.random_sample(size)`` with
+            ``size[0] == len(X)`` draws per point: row ``i`` depends only on the seed, the
+            run and ``X[i]`` itself, so a point gets the same draws whichever other points
+            share the call (chunks, dask blocks). Other methods draw from a generator
+            seeded per run.
 
         Returns
         -------
@@ -416,6 +462,9 @@ class TargetedLineSearch(KNNAttackMember):
     ``n_steps`` evenly spaced points of the segment from ``x`` to it. Per point the
     candidate with the largest vote margin is returned.
 
+    Linear metrics only (``linear_only``): the metric-nearest point is a convex problem in
+    ``W``; on a network the cascade lets it step aside (the gradient members run there).
+
     Parameters
     ----------
     n_rivals : int, default=8
@@ -438,6 +487,10 @@ class TargetedLineSearch(KNNAttackMember):
     >>> attack.attack([[0.1], [0.45]], [0, 0], eps=0.1).success.tolist()
     [[False, True]]
     """
+
+    # Its targets are reached through the metric-nearest feasible point, a least-squares
+    # problem in W: a network has no W, and its nearest point is not a convex problem.
+    linear_only = True
 
     def __init__(self, n_rivals=8, n_pairs=5, n_steps=4, lsq_iter=30):
         self.n_rivals = n_rivals
@@ -485,11 +538,13 @@ class MarginPGD(KNNAttackMember):
 
     The margin ``D_own^(k-j+1) - D_rival^(j)`` (order statistics of squared distances,
     ``j = k // 2 + 1``) is positive when ``j`` rivals are among the k nearest. Its gradient is
-    ``2 W^T (e_b - e_a)`` for the references ``a``, ``b`` at those ranks: linear pieces, so
-    each step is ``sign(W^T (e_b - e_a))`` times the step size, which decays geometrically
-    from ``eps * step_start`` to ``eps * step_end``. Run 0 starts from the clean point; each
-    of ``n_restarts`` more runs starts from a uniform random point of the feasible box. The
-    first iterate whose vote flips is returned, else the one with the largest margin.
+    ``2 J_f(x)^T (e_b - e_a)`` for the references ``a``, ``b`` at those ranks
+    (``2 W^T (e_b - e_a)`` for a linear metric: linear pieces), so each step is the sign of
+    that times the step size, which decays geometrically from ``eps * step_start`` to
+    ``eps * step_end``; on a network the gradient comes from the target's VJP. Run 0 starts
+    from the clean point; each of ``n_restarts`` more runs starts from a uniform random point
+    of the feasible box. The first iterate whose vote flips is returned, else the one with
+    the largest margin.
 
     Parameters
     ----------
@@ -531,7 +586,6 @@ class MarginPGD(KNNAttackMember):
         best = x.copy()
         best_margin = np.full(n, -np.inf)
         active = np.arange(n)
-        W = problem.components
         steps = problem.eps * np.geomspace(self.step_start, self.step_end, max(1, self.max_iter))
         for it in range(self.max_iter + 1):
             xa = x[active]
@@ -546,7 +600,7 @@ class MarginPGD(KNNAttackMember):
             active, xa, a, b = active[keep], xa[keep], a[keep], b[keep]
             if it == self.max_iter or not active.size:
                 break
-            g = (problem.references[b] - problem.references[a]) @ W
+            g = problem.input_gradient(xa, problem.references[b] - problem.references[a])
             x[active] = np.clip(xa + steps[it] * np.sign(g), lower[active], upper[active])
         return best
 
@@ -567,6 +621,9 @@ class MaxMarginLP(KNNAttackMember):
     of one of them and the LP is solved again. At most ``max_lps`` LPs per point (HiGHS
     through :func:`scipy.optimize.linprog`).
 
+    Linear metrics only (``linear_only``): only there is a vote margin linear in
+    ``delta``; on a network the cascade lets it step aside (the gradient members run there).
+
     Parameters
     ----------
     max_lps : int, default=5
@@ -585,6 +642,10 @@ class MaxMarginLP(KNNAttackMember):
     [[False, True]]
     """
 
+    # The vote margins are linear in the perturbation only for a linear metric; for a
+    # network these LPs would not describe the classifier.
+    linear_only = True
+
     def __init__(self, max_lps=5, n_candidates=12):
         self.max_lps = max_lps
         self.n_candidates = n_candidates
@@ -594,56 +655,65 @@ class MaxMarginLP(KNNAttackMember):
         E = problem.embed(X)
         dist = problem.squared_distances(E)
         order, own = problem.rival_order(dist, y_idx)
-        W = problem.components
-        refs = problem.references
-        k = problem.n_neighbors
-        j = problem.n_rivals_needed
-        allowed = k - j
+        # Each point's search is a generator that yields LPs; every round, the pending LP of
+        # each point is solved in one block-diagonal LP (its blocks are independent, so its
+        # optimum is each block's optimum), which saves HiGHS's per-call cost.
+        searches = {}
         for p in range(len(X)):
             own_idx = order[p][own[p]]
             riv_idx = order[p][~own[p]][: self.n_candidates]
-            if len(riv_idx) < j:
-                continue
-            if len(own_idx) <= allowed:
-                continue
             lo, hi = lower[p] - X[p], upper[p] - X[p]
-            # Exact minimum over the box of D(x', b) - D(x', a), per (b, a) (separable, the
-            # difference is linear): positive means a stays ahead of b whatever the move.
-            C = (refs[own_idx][None, :, :] - refs[riv_idx][:, None, :]) @ (2.0 * W)
-            base = dist[p, riv_idx][:, None] - dist[p, own_idx][None, :]
-            low = base + np.minimum(C * lo, C * hi).sum(axis=2)
-            blocked = (low > 0).sum(axis=1)
-            rows = np.flatnonzero(blocked <= allowed)
-            if len(rows) < j:
-                continue
-            score = np.sort(low[rows], axis=1)[:, min(allowed, low.shape[1] - 1)]
-            rows = rows[np.argsort(score, kind="stable")][: self.max_lps + j - 1]
-            n_lps = 0
-            for combo in itertools.combinations(rows, j):
-                if n_lps >= self.max_lps:
-                    break
-                R = riv_idx[list(combo)]
-                # Allowed ahead first: the own references hardest for these rivals to pass.
-                hardest = np.argsort(-low[list(combo)].max(axis=0), kind="stable")
-                ahead = list(own_idx[hardest[:allowed]])
-                tried = set()
-                while n_lps < self.max_lps and tuple(sorted(ahead)) not in tried:
-                    tried.add(tuple(sorted(ahead)))
-                    n_lps += 1
-                    delta, slack_own = self._solve(problem, dist[p], R, own_idx, ahead, lo, hi)
-                    if delta is not None or slack_own is None or not ahead:
-                        break
-                    # Swap the least useful allowance for the reference that blocked the LP.
-                    ahead = ahead[1:] + [slack_own]
-                if delta is not None:
-                    out[p] = X[p] + delta
-                    break
+            searches[p] = self._search(problem, dist[p], own_idx, riv_idx, lo, hi)
+        for p, delta in _run_lp_searches(searches).items():
+            if delta is not None:
+                out[p] = X[p] + delta
         return out
+
+    def _search(self, problem, dist, own_idx, riv_idx, lo, hi):
+        """One point's search (a generator of LPs); returns a move ``delta`` or ``None``."""
+        W = problem.components
+        refs = problem.references
+        j = problem.n_rivals_needed
+        allowed = problem.n_neighbors - j
+        if len(riv_idx) < j or len(own_idx) <= allowed:
+            return None
+        # Exact minimum over the box of D(x', b) - D(x', a), per (b, a) (separable, the
+        # difference is linear): positive means a stays ahead of b whatever the move.
+        C = (refs[own_idx][None, :, :] - refs[riv_idx][:, None, :]) @ (2.0 * W)
+        base = dist[riv_idx][:, None] - dist[own_idx][None, :]
+        low = base + np.minimum(C * lo, C * hi).sum(axis=2)
+        blocked = (low > 0).sum(axis=1)
+        rows = np.flatnonzero(blocked <= allowed)
+        if len(rows) < j:
+            return None
+        score = np.sort(low[rows], axis=1)[:, min(allowed, low.shape[1] - 1)]
+        rows = rows[np.argsort(score, kind="stable")][: self.max_lps + j - 1]
+        n_lps = 0
+        for combo in itertools.combinations(rows, j):
+            if n_lps >= self.max_lps:
+                break
+            R = riv_idx[list(combo)]
+            # Allowed ahead first: the own references hardest for these rivals to pass.
+            hardest = np.argsort(-low[list(combo)].max(axis=0), kind="stable")
+            ahead = list(own_idx[hardest[:allowed]])
+            tried = set()
+            while n_lps < self.max_lps and tuple(sorted(ahead)) not in tried:
+                tried.add(tuple(sorted(ahead)))
+                n_lps += 1
+                delta, slack_own = yield from self._solve(problem, dist, R, own_idx, ahead, lo, hi)
+                if delta is not None:
+                    return delta
+                if slack_own is None or not ahead:
+                    break
+                # Swap the least useful allowance for the reference that blocked the LP.
+                ahead = ahead[1:] + [slack_own]
+        return None
 
     @staticmethod
     def _solve(problem, dist, R, own_idx, ahead, lo, hi):
-        """One LP; returns ``(delta, None)`` on success, else ``(None, a)`` with ``a`` the own
-        reference of the most negative slack (``None`` when the LP failed outright)."""
+        """One LP (a generator of LP rounds); returns ``(delta, None)`` on success, else
+        ``(None, a)`` with ``a`` the own reference of the most negative slack (``None`` when
+        the LP failed outright)."""
         W = problem.components
         refs = problem.references
         own = np.array([a for a in own_idx if a not in ahead])
@@ -654,27 +724,98 @@ class MaxMarginLP(KNNAttackMember):
         G = 2.0 * (refs[b_all] - refs[a_all]) @ W
         base = dist[a_all] - dist[b_all]
         scale = max(float(np.abs(base).max()), 1e-12)
-        d = W.shape[1]
         # Constraints that no point of the box can make binding below the cap are dropped.
         cap = 1e-3 * scale
         low = base + np.minimum(G * lo, G * hi).sum(axis=1)
         live = low < cap
         if not live.any():
             return (lo + hi) / 2.0, None
-        G, base, a_live = G[live], base[live], a_all[live]
-        A_ub = np.hstack([-G, np.ones((len(G), 1))]) / scale
-        b_ub = base / scale
-        c = np.zeros(d + 1)
-        c[-1] = -1.0
-        bounds = list(zip(lo, hi, strict=True)) + [(None, cap / scale)]
-        res = linprog(c, A_ub=A_ub, b_ub=b_ub, bounds=bounds, method="highs")
-        if res.status != 0:
-            return None, None
-        delta = np.clip(res.x[:d], lo, hi)
-        if res.x[-1] > 1e-9:
-            return delta, None
-        slack = b_ub - A_ub[:, :d] @ res.x[:d]
-        return None, int(a_live[np.argmin(slack)])
+        G, base, a_live = G[live] / scale, base[live] / scale, a_all[live]
+        d = W.shape[1]
+        # Constraint generation: an LP over a subset of the constraints is a relaxation, so
+        # its failure (t <= 0) proves the full LP's; a success is kept only when every
+        # constraint holds at its solution, else the most violated ones join the subset.
+        # Most LPs here fail, and fail already on the constraints with the lowest maximum
+        # over the box, which start the subset.
+        high = base + np.maximum(G * lo, G * hi).sum(axis=1)
+        active = np.zeros(len(G), dtype=bool)
+        active[np.argsort(high, kind="stable")[:_LP_BLOCK]] = True
+        while True:
+            x = yield _LPBlock(-G[active], base[active], lo, hi, cap / scale)
+            if x is None:
+                return None, None
+            delta = np.clip(x[:d], lo, hi)
+            slack = base + G @ delta
+            holds = slack > 1e-9
+            if holds.all():
+                return delta, None
+            violated = np.flatnonzero(~active & ~holds)
+            if x[-1] <= 1e-9 or not violated.size:
+                return None, int(a_live[np.argmin(np.where(active, slack, np.inf))])
+            active[violated[np.argsort(slack[violated], kind="stable")[:_LP_BLOCK]]] = True
+
+
+@dataclass(frozen=True, eq=False)
+class _LPBlock:
+    """``max t`` subject to ``A delta + t <= b``, ``lo <= delta <= hi``, ``t <= t_max``."""
+
+    A: np.ndarray
+    b: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    t_max: float
+
+
+def _solve_blocks(blocks):
+    """Solve independent :class:`_LPBlock` problems in one block-diagonal LP; returns each
+    block's ``(delta, t)`` solution, or ``None`` where HiGHS failed."""
+    sizes = [len(block.lo) + 1 for block in blocks]
+    offsets = np.concatenate(([0], np.cumsum(sizes)))
+    rows, cols, vals, row0 = [], [], [], 0
+    for block, off in zip(blocks, offsets, strict=False):
+        m, d = block.A.shape
+        r, c = np.divmod(np.arange(m * (d + 1)), d + 1)
+        rows.append(row0 + r)
+        cols.append(off + c)
+        vals.append(np.hstack([block.A, np.ones((m, 1))]).ravel())
+        row0 += m
+    A = coo_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(row0, offsets[-1]),
+    ).tocsc()
+    b = np.concatenate([block.b for block in blocks])
+    lower = np.concatenate([np.append(block.lo, -np.inf) for block in blocks])
+    upper = np.concatenate([np.append(block.hi, block.t_max) for block in blocks])
+    c = np.zeros(offsets[-1])
+    c[offsets[1:] - 1] = -1.0
+    res = linprog(c, A_ub=A, b_ub=b, bounds=np.column_stack([lower, upper]), method="highs")
+    if res.status == 0:
+        return [res.x[a:z] for a, z in zip(offsets[:-1], offsets[1:], strict=True)]
+    if len(blocks) == 1:
+        return [None]
+    # A failure of the whole says nothing of each block: solve them one by one.
+    return [_solve_blocks([block])[0] for block in blocks]
+
+
+def _run_lp_searches(searches):
+    """Drive generators of :class:`_LPBlock` to their end, solving each round's pending LPs
+    together; returns each generator's return value, by key."""
+    results, pending = {}, {}
+    for key, search in searches.items():
+        try:
+            pending[key] = (search, next(search))
+        except StopIteration as stop:
+            results[key] = stop.value
+    while pending:
+        solutions = _solve_blocks([block for _, block in pending.values()])
+        still = {}
+        for (key, (search, _)), x in zip(pending.items(), solutions, strict=True):
+            try:
+                still[key] = (search, search.send(x))
+            except StopIteration as stop:
+                results[key] = stop.value
+        pending = still
+    return results
 
 
 def default_members():
@@ -693,7 +834,7 @@ def default_members():
 
 
 class CascadeKNNAttack(BaseEstimator):
-    """A strong attack on a kNN classifier over a linear metric: members run in cascade.
+    """A strong attack on a kNN classifier over a metric: members run in cascade.
 
     Each member (:class:`Eq23`, :class:`TargetedLineSearch`, :class:`MarginPGD`,
     :class:`MaxMarginLP`, or one of your own, a :class:`KNNAttackMember`) runs in order on
@@ -708,9 +849,13 @@ class CascadeKNNAttack(BaseEstimator):
     Parameters
     ----------
     estimator : estimator
-        A ``Pipeline`` (affine scalers, a Mahalanobis metric step, ``KNeighborsClassifier``)
-        that is fitted (wrap it in :class:`sklearn.frozen.FrozenEstimator` to survive
-        ``clone``), or unfitted and fitted by :meth:`fit` as a clone.
+        A ``Pipeline`` (affine scalers, a metric step, ``KNeighborsClassifier``) that is
+        fitted (wrap it in :class:`sklearn.frozen.FrozenEstimator` to survive ``clone``), or
+        unfitted and fitted by :meth:`fit` as a clone; or a
+        :class:`~skrobust.targets.KnnTarget`. The metric may be linear or not (a ReLU
+        network, a wrapped model of your own): on a nonlinear one the linear-only members
+        (:class:`TargetedLineSearch`, :class:`MaxMarginLP`) step aside and the gradient
+        members (:class:`Eq23`, :class:`MarginPGD`) run through the target's VJP.
     eps : float or array-like of float, default=0.1
         Budget(s), L-infinity.
     members : list of (str, KNNAttackMember) or None, default=None
@@ -722,7 +867,9 @@ class CascadeKNNAttack(BaseEstimator):
     feature_range : tuple (lo, hi) or None, default=(0.0, 1.0)
         The box. Inputs outside it raise a ``ValueError``; ``None``: no box.
     random_state : int, RandomState instance or None, default=None
-        Seeds the random restarts (each member run draws its own generator from it).
+        Seeds the random restarts (each member run draws its own generator from it; a
+        point's draws depend on the seed and the point alone, see
+        :meth:`KNNAttackMember.perturb`).
     verbose : int, default=0
         Print, per eps, how many points each member flipped.
 
@@ -730,9 +877,14 @@ class CascadeKNNAttack(BaseEstimator):
     ----------
     estimator_ : estimator
     knn_target_ : KnnTarget
-    metric_ : MahalanobisMetric
+    metric_ : MahalanobisMetric or MetricTarget
+        The metric in the raw input space (a ``MahalanobisMetric``, a ``LinearTarget``, for
+        a linear one).
     classifier_ : KNeighborsClassifier
     members_ : list of (str, KNNAttackMember)
+    stepped_aside_ : list of str
+        Members that do not run on this target: the linear-only ones (``linear_only``,
+        :class:`TargetedLineSearch` and :class:`MaxMarginLP`) on a nonlinear metric.
     n_features_in_ : int
 
     See Also
@@ -807,14 +959,19 @@ class CascadeKNNAttack(BaseEstimator):
             )
         self.knn_target_ = as_knn_target(self.estimator_)
         self.classifier_ = self.knn_target_.knn
-        self.metric_ = mahalanobis_metric(
-            check_linear(
-                self.knn_target_.target,
-                "CascadeKNNAttack (its members read W)",
-                "a linear model until nonlinear attacks are added",
-            )
-        )
+        target = self.knn_target_.target
+        self.metric_ = mahalanobis_metric(target) if target.is_linear else target
         self.n_features_in_ = self.metric_.n_features
+        self.stepped_aside_ = [
+            name
+            for name, member in self.members_
+            if member.linear_only and not self.metric_.is_linear
+        ]
+        if self.verbose and self.stepped_aside_:
+            print(
+                f"[CascadeKNNAttack] linear-only members step aside on "
+                f"{type(self.metric_).__name__}: {', '.join(self.stepped_aside_)}"
+            )
         return self
 
     def transform(self, X):
@@ -911,12 +1068,16 @@ class CascadeKNNAttack(BaseEstimator):
             lower, upper = self._feasible_box(X, eps, box)
             todo = attackable
             for m, (name, member) in enumerate(self.members_):
+                if name in self.stepped_aside_:
+                    continue
                 for run in range(member.n_runs):
                     if not todo.size:
                         break
-                    member_rng = np.random.RandomState([base, e, m, run])
+                    X_todo = X[todo]
+                    # Per point: its draws do not depend on the points sharing the call.
+                    member_rng = RowRandomState(X_todo, [base, e, m, run])
                     cand = member.perturb(
-                        problem, X[todo], y_idx[todo], lower[todo], upper[todo], run, member_rng
+                        problem, X_todo, y_idx[todo], lower[todo], upper[todo], run, member_rng
                     )
                     cand = np.clip(np.asarray(cand, dtype=np.float64), lower[todo], upper[todo])
                     pred = knn.predict(metric.transform(cand))
@@ -935,16 +1096,18 @@ class CascadeKNNAttack(BaseEstimator):
 
     def _problem(self, eps, box):
         knn_target = self.knn_target_
+        linear = self.metric_.is_linear
         return KNNProblem(
             estimator=self.estimator_,
-            components=self.metric_.components,
-            bias=self.metric_.bias,
+            components=self.metric_.components if linear else None,
+            bias=self.metric_.bias if linear else None,
             references=knn_target.references,
             reference_labels=knn_target.reference_labels,
             n_classes=knn_target.n_classes,
             n_neighbors=knn_target.n_neighbors,
             eps=eps,
             feature_range=box,
+            target=self.metric_,
         )
 
     def _feasible_box(self, X, eps, box):

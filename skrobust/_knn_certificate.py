@@ -51,6 +51,14 @@ certified iff ``alpha_s >= s`` with ``s = (k + 1) // 2``. A pair with ``W (a - b
 ``c_ab = 0``: ``a`` beats ``b`` only if it is strictly nearer already, so duplicates of
 different classes are a permanent tie and never certified.
 
+**Networks** (a ReLU-network metric, ``skrobust._network_bounds``). The interval argument
+needs nothing but an interval ``[l_j, u_j]`` for each distance, so it holds unchanged with
+``K`` the network's Lipschitz bound ``||W_1||_{inf->2} prod_{l >= 2} ||W_l||_2``; each
+interval is intersected with the distances from ``e_j`` to the interval-bound-propagation
+box of ``f(z + delta)`` (which uses the box when there is one). The pairwise argument and
+exact verification rest on ``D_b - D_a`` being linear in ``delta``, true for linear metrics
+only: they raise a ``TypeError`` on a network.
+
 Rounding. Every comparison keeps a relative margin ``CERTIFICATE_RTOL`` plus the float error
 of the expanded squared distances and of ``z + delta``, so ties are never certified and a
 certified vote also survives the rounding of the classifier's own arithmetic. That error is
@@ -65,6 +73,8 @@ import numpy as np
 from scipy.spatial.distance import cdist, pdist, squareform
 
 from ._bounds import CERTIFICATE_RTOL, MAX_EXACT_FEATURES, metric_norms
+from ._network import ReluNetworkTarget
+from ._network_bounds import interval_distance_bounds, lipschitz_constant
 from ._target import LinearTarget, as_knn_target, check_linear
 from ._validation import (
     _as_finite_float_array,
@@ -130,11 +140,19 @@ def _cached_inf_to_2(components_bytes, shape):
 class _KnnParts:
     """What every certificate of one fitted kNN needs, computed once."""
 
-    def __init__(self, estimator):
+    def __init__(self, estimator, method="pairwise"):
         self.knn_target = as_knn_target(estimator)
-        self.metric = check_linear(
-            self.knn_target.target, "The kNN certificate", "the attack (CascadeKNNAttack)"
-        )
+        target = self.knn_target.target
+        self.network = None
+        if method == "interval" and isinstance(target, ReluNetworkTarget):
+            self.network = self.metric = target
+        else:
+            self.metric = check_linear(
+                target,
+                f"The kNN certificate with method={method!r}",
+                "method='interval' (a ReLU network), or the attack CascadeKNNAttack (an upper "
+                "bound)",
+            )
         self.knn = self.knn_target.knn
         self.predict = self.knn_target.predict
         self.references = self.knn_target.references
@@ -142,20 +160,35 @@ class _KnnParts:
         self.k = self.knn_target.n_neighbors
         self.n_classes = self.knn_target.n_classes
         self.ref_sq = np.einsum("ij,ij->i", self.references, self.references)
-        self.P = 2.0 * self.references @ self.metric.components
         self._inf_to_2 = None
         self._cheap_inf_to_2 = None
+        self._P = None
         self._l1 = {}
+
+    @property
+    def P(self):
+        """``P_j = 2 W^T e_j`` of every reference (linear metrics only)."""
+        if self._P is None:
+            self._P = 2.0 * self.references @ self.metric.components
+        return self._P
 
     @property
     def inf_to_2(self):
         """An upper bound on ``||W||_{inf->2}``: exact up to ``MAX_EXACT_FEATURES``
         features (see :func:`~skrobust.inf_to_2_norm`), cached per ``W``."""
-        if self._inf_to_2 is None:
+        if self._inf_to_2 is None and self.network is not None:
+            self._inf_to_2 = lipschitz_constant(self.network.layers)
+        elif self._inf_to_2 is None:
             self._inf_to_2 = _cached_inf_to_2(
                 self.metric.components.tobytes(), self.metric.components.shape
             )
         return self._inf_to_2
+
+    @property
+    def moved_norm_bound(self):
+        """How far a unit of budget can move the embedding, ``||f(z + d) - f(z)|| <= eps L``:
+        the network's Lipschitz constant, or the cheap bound on ``||W||_{inf->2}``."""
+        return self.inf_to_2 if self.network is not None else self.cheap_inf_to_2
 
     @property
     def cheap_inf_to_2(self):
@@ -197,8 +230,10 @@ class _KnnParts:
         return X, check_in_box(X, feature_range)
 
 
-def _interval_certify(parts, Zc, sq, z_sq, eps, predicted, inf_to_2):
-    """The interval argument for a chunk of points (``eps`` one budget per point)."""
+def _interval_certify(parts, Zc, sq, z_sq, eps, predicted, inf_to_2, X=None, box=None):
+    """The interval argument for a chunk of points (``eps`` one budget per point); for a
+    network, the intervals of ``inf_to_2`` (its Lipschitz constant) intersected with those
+    of interval bound propagation from the points ``X`` inside the box ``box``."""
     dist = np.sqrt(np.maximum(sq, 0.0))
     reach = (eps * inf_to_2)[:, None]
     # Widen by the float error of the expanded squares, plus the relative margin.
@@ -207,6 +242,12 @@ def _interval_certify(parts, Zc, sq, z_sq, eps, predicted, inf_to_2):
     )
     lower = np.maximum(dist - reach - slack, 0.0)
     upper = dist + reach + slack
+    if parts.network is not None:
+        ibp_lower, ibp_upper = interval_distance_bounds(
+            parts.network.layers, X, eps, parts.references, box
+        )
+        np.maximum(lower, ibp_lower, out=lower)
+        np.minimum(upper, ibp_upper, out=upper)
     return np.array(
         [
             _certify_point(
@@ -322,7 +363,7 @@ def _certify(parts, X, eps, method, feature_range, use_interval=True):
         sq = z_sq[:, None] + parts.ref_sq - 2.0 * Zc @ E.T
         # The classifier's own rounding is that of the perturbed point, whose embedding has
         # norm at most ||z|| + eps K: the expansion error is bounded at that norm.
-        z_sq_moved = (np.sqrt(z_sq) + eps[start:stop] * parts.cheap_inf_to_2) ** 2
+        z_sq_moved = (np.sqrt(z_sq) + eps[start:stop] * parts.moved_norm_bound) ** 2
         # The vote of the clean point. Where it is ambiguous (tied distances or counts) the
         # certificates fail anyway, so they agree with knn.predict wherever they certify.
         nearest = np.argpartition(sq, k - 1, axis=1)[:, :k]
@@ -335,8 +376,9 @@ def _certify(parts, X, eps, method, feature_range, use_interval=True):
         exact_norm = method == "interval" or parts.metric.n_features <= MAX_EXACT_FEATURES
         if use_interval and exact_norm:
             done = _interval_certify(
-                parts, Zc, sq, z_sq_moved, eps[start:stop], predicted, parts.inf_to_2
-            )
+                parts, Zc, sq, z_sq_moved, eps[start:stop], predicted, parts.inf_to_2,
+                X[start:stop], feature_range,
+            )  # fmt: skip
         if method == "pairwise":
             for c in np.unique(predicted[~done]):
                 todo = np.flatnonzero(~done & (predicted == c))
@@ -371,22 +413,25 @@ def certify_knn(estimator, X, eps, *, method="pairwise", feature_range=None):
 
     Parameters
     ----------
-    estimator : fitted Pipeline or KNeighborsClassifier
-        A ``Pipeline`` of a Mahalanobis metric step (with affine scalers before it, if any)
-        and a ``KNeighborsClassifier`` with ``weights="uniform"`` and the Euclidean metric;
-        or such a ``KNeighborsClassifier`` alone (the identity metric); optionally in a
-        ``FrozenEstimator``.
+    estimator : fitted Pipeline, KNeighborsClassifier or KnnTarget
+        A ``Pipeline`` of a metric step (a Mahalanobis model, or a ReLU network such as
+        :class:`~skrobust.ReluMetricLearner`; affine scalers may precede it) and a
+        ``KNeighborsClassifier`` with ``weights="uniform"`` and the Euclidean metric; or such
+        a ``KNeighborsClassifier`` alone (the identity metric); optionally in a
+        ``FrozenEstimator``; or a :class:`~skrobust.targets.KnnTarget`.
     X : array-like of shape (n_samples, n_features)
         Test points.
     eps : float
         The L-infinity budget of the test point, ``>= 0``.
     method : {"pairwise", "interval", "exact"}, default="pairwise"
         ``"interval"``: each distance moves within its own triangle-bound interval (loose,
-        ignores the box). ``"pairwise"``: the interval argument, and for the points it
-        leaves, the exact per-pair minima of ``D_b - D_a`` over the ball and the box
-        combined over the vote. ``"exact"``: the points
+        ignores the box); for a network, the Lipschitz interval intersected with the one
+        of interval bound propagation (which uses the box). ``"pairwise"``: the interval
+        argument, and for the points it leaves, the exact per-pair minima of ``D_b - D_a``
+        over the ball and the box combined over the vote. ``"exact"``: the points
         :func:`~skrobust.certificates.verify_knn` proves robust (an LP per rival for 1-NN;
-        a MILP for ``k > 1``, on at most 40 references).
+        a MILP for ``k > 1``, on at most 40 references). ``"pairwise"`` and ``"exact"`` are
+        linear-only: on a network they raise a ``TypeError`` (use ``"interval"``).
     feature_range : tuple (lo, hi) or None, default=None
         The box the attacker is confined to; ``None`` (no box) certifies against every
         perturbation in the ball, so test points need not lie in any box. A box can only
@@ -418,7 +463,7 @@ def certify_knn(estimator, X, eps, *, method="pairwise", feature_range=None):
         from ._exact import verify_knn
 
         return verify_knn(estimator, X, eps, feature_range=feature_range).robust
-    parts = _KnnParts(estimator)
+    parts = _KnnParts(estimator, method)
     X, feature_range = parts.check_X(X, feature_range)
     return _certify(parts, X, np.full(X.shape[0], eps), method, feature_range)
 
@@ -441,7 +486,7 @@ def certified_knn_radius(estimator, X, *, method="pairwise", rtol=1e-6):
     method : {"pairwise", "interval"}, default="pairwise"
         The certificate whose radius is computed (see :func:`certify_knn`): ``"pairwise"``
         certifies a point when the pairwise or the interval argument does, ``"interval"``
-        uses the interval argument alone.
+        uses the interval argument alone (the one for networks).
     rtol : float, default=1e-6
         Relative precision of the bisection.
 
@@ -462,8 +507,14 @@ def certified_knn_radius(estimator, X, *, method="pairwise", rtol=1e-6):
     method = check_scalar_choice(method, "method", METHODS[:2])
     if not (isinstance(rtol, float | int) and 0 < rtol < 1):
         raise ValueError(f"rtol must be a number in (0, 1), got {rtol!r}.")
-    parts = _KnnParts(estimator)
+    parts = _KnnParts(estimator, method)
     X, _ = parts.check_X(X, None)
+    return knn_radius(parts, X, method, rtol)
+
+
+def knn_radius(parts, X, method, rtol):
+    """:func:`certified_knn_radius` of validated points, per point (each point's bisection
+    sees only its own certificates, so the result does not depend on the other points)."""
     n = X.shape[0]
     low = np.zeros(n)
     at_zero = _certify(parts, X, low, method, None)

@@ -17,19 +17,14 @@ from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._loss_engine import all_pairs_loss_grad, loss_threads, pair_list_loss_grad
-from ._mahalanobis import squared_pair_distances
 from ._margin_loss import MinedMarginObjective
+from ._pairs import PairDistanceMixin
+from ._sampled_loss import AUTO_FULL_MAX_SAMPLES, SAMPLE_SIZE, sampled_objective
 from ._target import LinearTarget
-from ._validation import check_pair_labels, check_pairs
-
-# skrobust's defence: certified training of the triangle bound. robust_eps = 0.05 was chosen
-# among 0.02, 0.05 and 0.1 on three splits (seeds 0-2) of the bundled data sets;
-# benchmarks/reproduce_table3.py reports it on other splits.
-BEST_DEFENCE = {"alpha": 0.0, "robust_eps": 0.05}
+from ._validation import check_labelled_pairs, check_labelled_points
 
 # Certified margin training (certificate="pairwise"): target neighbours and rivals per
 # point, and how often they are re-mined. Three targets are the vote of a 3-NN (the paper's
@@ -44,6 +39,26 @@ _N_ITER_CONVERGED = 10
 # fraction above the best one (oscillating or diverging), or having fallen by more than this
 # fraction over its last tenth of steps (still descending fast).
 _CONVERGENCE_RTOL = 0.01
+
+
+def eigenvalue_weights(alpha, eig_k, n_eigenvalues):
+    """The weights of the eigenvalue defence (eq. 21), largest eigenvalue first, or ``None``
+    when they are all 0: a float ``alpha`` spreads as ``alpha / eig_k`` on each of the top
+    ``eig_k`` eigenvalues, an array gives one weight each; weights past the matrix's
+    ``n_eigenvalues`` go unused."""
+    if np.ndim(alpha) == 0:
+        weights = np.full(eig_k, float(alpha) / eig_k)
+    else:
+        weights = np.asarray(alpha, dtype=np.float64)
+        if weights.shape != (eig_k,):
+            raise ValueError(
+                f"alpha must be a float or an array of eig_k={eig_k} weights (one per "
+                f"eigenvalue, largest first), got shape {weights.shape}."
+            )
+        if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+            raise ValueError(f"alpha weights must be finite and >= 0, got {weights}.")
+    weights = weights[:n_eigenvalues]
+    return None if not np.any(weights) else weights
 
 
 def data_scale(X, name="X"):
@@ -67,7 +82,9 @@ def data_scale(X, name="X"):
     return peak * width
 
 
-class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class RobustMetricLearner(
+    PairDistanceMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Pairwise hinge metric learning with the paper's eigenvalue defence (eq. 20-21).
 
     Learns a linear map ``W`` (``components_``) so that the squared distance
@@ -137,6 +154,17 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         certified by ``skrobust.certificates`` with ``method="pairwise"``; with
         ``robust_eps=0`` it is an LMNN-style learner. :meth:`fit_pairs` always uses the
         triangle form (a list of pairs has no neighbourhoods to mine).
+    objective : {"auto", "full", "sampled"}, default="auto"
+        What each optimisation step evaluates. ``"full"``: the loss over the whole training
+        set (all ``N (N - 1) / 2`` pairs; with ``certificate="pairwise"``, triples mined
+        over all points), the paper's objective, at ``O(N^2)`` per step. ``"sampled"``: the
+        same loss on a random subset of 2,048 training points, a new one at every step (an
+        unbiased estimate of the all-pairs loss; with ``certificate="pairwise"``, targets
+        and rivals mined within the subset, kept for 10 steps), at a cost per step that does
+        not grow with ``N``; the subsets are drawn from ``random_state``, the returned ``W``
+        is the last iterate (the best of the last subset), and on at most 2,048 points it
+        is the full loss. ``"auto"``: ``"full"`` up to 10,000 training points (a few
+        minutes at most), ``"sampled"`` above. See ``skrobust._sampled_loss``.
     learning_rate : float, default=0.01
         Step size of the Adam optimiser (table 5).
     max_iter : int, default=500
@@ -153,7 +181,8 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         are scaled so the mean training ``D`` equals ``gamma``; an array of shape
         ``(n_components, n_features)`` is used as given (in the units of ``X``).
     random_state : int, RandomState instance or None, default=None
-        Seeds ``init="random"``. The optimisation itself is deterministic.
+        Seeds ``init="random"`` and the subsets of the sampled objective. The full
+        objective's optimisation is deterministic.
     verbose : int, default=0
         Print the objective every 50 steps when ``> 0``.
 
@@ -179,7 +208,8 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
 
     Notes
     -----
-    :meth:`fit` costs ``O(N^2 m)`` per step over all ``N (N - 1) / 2`` pairs and never holds
+    With the full objective, :meth:`fit` costs ``O(N^2 m)`` per step over all
+    ``N (N - 1) / 2`` pairs (the sampled objective: the same on a subset) and never holds
     the ``N x N`` pair matrix: it is built in tiles, each turned into hinge slopes and used
     while it is in cache. Once ``N^2 m`` reaches ``5e7`` the tiles run on as many threads as
     BLAS may use (1, 2 or 4; limit them with ``threadpoolctl.threadpool_limits``), with BLAS
@@ -212,6 +242,7 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         "alpha": [Interval(numbers.Real, 0, None, closed="left"), "array-like"],
         "robust_eps": [Interval(numbers.Real, 0, None, closed="left")],
         "certificate": [StrOptions({"triangle", "pairwise"})],
+        "objective": [StrOptions({"auto", "full", "sampled"})],
         "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left"), None],
@@ -230,6 +261,7 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         alpha=1.0,
         robust_eps=0.0,
         certificate="triangle",
+        objective="auto",
         learning_rate=0.01,
         max_iter=500,
         tol=1e-6,
@@ -244,6 +276,7 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         self.alpha = alpha
         self.robust_eps = robust_eps
         self.certificate = certificate
+        self.objective = objective
         self.learning_rate = learning_rate
         self.max_iter = max_iter
         self.tol = tol
@@ -266,17 +299,7 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         -------
         self : RobustMetricLearner
         """
-        # dtype="numeric" refuses strings (as scikit-learn's NCA does) instead of parsing them.
-        X, y = validate_data(self, X, y, ensure_min_samples=2, dtype="numeric")
-        X = X.astype(np.float64, copy=False)
-        check_classification_targets(y)
-        classes, y_idx = np.unique(y, return_inverse=True)
-        y_idx = y_idx.astype(np.int64)
-        if len(classes) < 2:
-            raise ValueError(
-                f"y must contain at least two classes to form dissimilar pairs; got only "
-                f"{classes.tolist()}."
-            )
+        X, y_idx = check_labelled_points(self, X, y)
         n = X.shape[0]
         scale = data_scale(X)
         X = X / scale
@@ -287,21 +310,23 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             Zc = centred @ W.T
             return 2.0 * np.einsum("ij,ij->", Zc, Zc) / (n - 1)
 
+        eps = self.robust_eps / scale
         if self.certificate == "pairwise":
-            loss_grad = MinedMarginObjective(
-                X,
-                y_idx,
-                self.robust_eps / scale,
-                self.gamma,
-                _MARGIN_TARGETS,
-                _MARGIN_RIVALS,
-                _MARGIN_REMINE_EVERY,
-            )
-            return self._optimise(X, scale, mean_distance, loss_grad)
-        loss_grad = partial(
-            all_pairs_loss_grad, X, y_idx, gamma=self.gamma, eps=self.robust_eps / scale
-        )
-        return self._optimise(X, scale, mean_distance, loss_grad, lanes=True)
+            objective_on = partial(
+                MinedMarginObjective, eps=eps, gamma=self.gamma, n_targets=_MARGIN_TARGETS,
+                n_rivals=_MARGIN_RIVALS, remine_every=_MARGIN_REMINE_EVERY,
+            )  # fmt: skip
+        else:
+
+            def objective_on(X, y_idx):
+                return partial(all_pairs_loss_grad, X, y_idx, gamma=self.gamma, eps=eps)
+
+        if self.objective == "full" or (self.objective == "auto" and n <= AUTO_FULL_MAX_SAMPLES):
+            loss_grad = objective_on(X, y_idx)
+        else:
+            loss_grad = sampled_objective(X, y_idx, objective_on, SAMPLE_SIZE, self.random_state)
+        lanes = self.certificate != "pairwise"
+        return self._optimise(X, scale, mean_distance, loss_grad, lanes=lanes)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit_pairs(self, pairs, y):
@@ -332,13 +357,7 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         >>> bool(((D <= learner.gamma) == (labels == 1)).mean() > 0.8)
         True
         """
-        pairs = check_pairs(pairs)
-        labels = check_pair_labels(y, len(pairs))
-        if not (np.any(labels == 1) and np.any(labels == -1)):
-            raise ValueError("y must contain both similar (+1) and dissimilar (-1) pairs.")
-        self.n_features_in_ = pairs.shape[2]
-        if hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
+        pairs, labels = check_labelled_pairs(self, pairs, y)
         X = pairs.reshape(-1, pairs.shape[2])
         scale = data_scale(X, name="pairs")
         X = X / scale
@@ -380,80 +399,6 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         """
         check_is_fitted(self)
         return self.components_.T @ self.components_
-
-    def get_metric(self):
-        """A function ``metric(u, v)`` returning ``sqrt(D(u, v))``, for use by scipy or kNN.
-
-        Returns
-        -------
-        metric : callable
-            ``metric(u, v)`` of two points of shape (n_features,), a float.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from skrobust import RobustMetricLearner
-        >>> X, y = np.array([[0.0, 0.0], [0.1, 0.0], [1.0, 1.0], [0.9, 1.0]]), [0, 0, 1, 1]
-        >>> metric = RobustMetricLearner(max_iter=5).fit(X, y).get_metric()
-        >>> bool(metric(X[0], X[1]) < metric(X[0], X[2]))
-        True
-        """
-        check_is_fitted(self)
-        W = self.components_.copy()
-
-        def metric(u, v):
-            diff = W @ (np.asarray(u, dtype=np.float64) - np.asarray(v, dtype=np.float64))
-            return float(np.sqrt(diff @ diff))
-
-        return metric
-
-    def pair_distance(self, pairs):
-        """Distances ``sqrt(D)`` of pairs (metric-learn's meaning).
-
-        Parameters
-        ----------
-        pairs : array-like of shape (n_pairs, 2, n_features)
-            Pairs of points.
-
-        Returns
-        -------
-        distances : ndarray of shape (n_pairs,)
-            The learned (unsquared) distance of each pair. Thresholds in skrobust are on its
-            square, ``D``.
-        """
-        check_is_fitted(self)
-        pairs = check_pairs(pairs, n_features=self.n_features_in_)
-        return np.sqrt(squared_pair_distances(self.components_, pairs))
-
-    def score_pairs(self, pairs):
-        """Same as :meth:`pair_distance` (metric-learn's older name, kept without warning).
-
-        Parameters
-        ----------
-        pairs : array-like of shape (n_pairs, 2, n_features)
-            Pairs of points.
-
-        Returns
-        -------
-        distances : ndarray of shape (n_pairs,)
-            ``sqrt(D)`` of each pair.
-        """
-        return self.pair_distance(pairs)
-
-    def pair_score(self, pairs):
-        """``-sqrt(D)`` of pairs: higher means more similar (metric-learn's meaning).
-
-        Parameters
-        ----------
-        pairs : array-like of shape (n_pairs, 2, n_features)
-            Pairs of points.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_pairs,)
-            ``-sqrt(D)`` of each pair.
-        """
-        return -self.pair_distance(pairs)
 
     def __skrobust_target__(self):
         """The fitted metric for skrobust's attacks and certificates (the model protocol).
@@ -518,7 +463,8 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
                     f"The objective became {loss} at step {it}: lower learning_rate."
                 )
             self.loss_curve_.append(loss)
-            if getattr(loss_grad, "mined_anew", False):
+            # Seen through a partial (which binds the lanes' map and hides attributes).
+            if getattr(getattr(loss_grad, "func", loss_grad), "mined_anew", False):
                 best, self._comparable_from = np.inf, it - 1
             if loss < best:
                 W_best, best, self.best_iter_ = W, loss, it
@@ -599,19 +545,7 @@ class RobustMetricLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             if alpha == 0:
                 return None
             return np.array([alpha]) if self.regularization == "spectral" else alpha
-        if np.ndim(alpha) == 0:
-            weights = np.full(self.eig_k, float(alpha) / self.eig_k)
-        else:
-            weights = np.asarray(alpha, dtype=np.float64)
-            if weights.shape != (self.eig_k,):
-                raise ValueError(
-                    f"alpha must be a float or an array of eig_k={self.eig_k} weights (one "
-                    f"per eigenvalue, largest first), got shape {weights.shape}."
-                )
-            if not np.all(np.isfinite(weights)) or np.any(weights < 0):
-                raise ValueError(f"alpha weights must be finite and >= 0, got {weights}.")
-        weights = weights[:n_features]
-        return None if not np.any(weights) else weights
+        return eigenvalue_weights(alpha, self.eig_k, n_features)
 
     def _initial_components(self, X, scale, n_components, mean_distance):
         n_features = X.shape[1]

@@ -188,8 +188,10 @@ def calibrate_threshold(estimator, pairs, y):
 
     Parameters
     ----------
-    estimator : fitted Mahalanobis model
-        Anything :func:`mahalanobis_metric` reads.
+    estimator : fitted model or MetricTarget
+        Anything :func:`skrobust.targets.as_target` reads: a Mahalanobis model, a ReLU
+        network (:class:`~skrobust.ReluMetricLearner` trained on a loss without a
+        threshold), a model of your own wrapped as a target.
     pairs : array-like of shape (n_pairs, 2, n_features)
         Labelled pairs to calibrate on.
     y : array-like of shape (n_pairs,)
@@ -215,7 +217,7 @@ def calibrate_threshold(estimator, pairs, y):
     """
     from ._validation import check_pair_labels, check_pairs
 
-    metric = mahalanobis_metric(estimator)
-    pairs = check_pairs(pairs, n_features=metric.n_features)
+    target = as_target(estimator)
+    pairs = check_pairs(pairs, n_features=target.n_features)
     y = check_pair_labels(y, len(pairs))
-    return best_threshold(metric.pair_distances(pairs), y)
+    return best_threshold(target.squared_pair_distances(pairs), y)

@@ -41,7 +41,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-__all__ = ["MinedMarginObjective", "MinedTriples", "certified_margin_loss_grad", "mine_triples"]
+__all__ = [
+    "MinedMarginObjective",
+    "MinedTriples",
+    "TripleGeometry",
+    "certified_margin_loss_grad",
+    "mine_triples",
+]
 
 # LMNN's balance of pull and push.
 MARGIN_PUSH_WEIGHT = 0.5
@@ -131,7 +137,47 @@ def mine_triples(Z, y_idx, n_targets, n_rivals):
     )
 
 
-def certified_margin_loss_grad(X, W, mined, eps, gamma, mu=MARGIN_PUSH_WEIGHT):
+@dataclass(frozen=True, eq=False)
+class TripleGeometry:
+    """What the objective needs of ``X`` and the triples, fixed between two minings.
+
+    Attributes
+    ----------
+    U_t, U_r : ndarray of shape (n_target_pairs, n_features), (n_rival_pairs, n_features)
+        ``z - a`` of each target pair, ``z - b`` of each rival pair.
+    A_B : ndarray of shape (n_triples, n_features)
+        ``a - b`` of each triple.
+    incidence : sparse matrix of shape (n_samples, n_triples)
+        ``e_a - e_b`` of each triple, as a column.
+    """
+
+    U_t: np.ndarray
+    U_r: np.ndarray
+    A_B: np.ndarray
+    incidence: sparse.csr_matrix
+
+    @classmethod
+    def of(cls, X, mined):
+        """The geometry of triples ``mined`` over points ``X``."""
+        targets, rivals = mined.targets, mined.rivals
+        a, b = targets[mined.target_of, 1], rivals[mined.rival_of, 1]
+        n_triples = len(a)
+        incidence = sparse.csr_matrix(
+            (
+                np.repeat([1.0, -1.0], n_triples),
+                (np.concatenate([a, b]), np.tile(np.arange(n_triples), 2)),
+            ),
+            shape=(len(X), n_triples),
+        )
+        return cls(
+            X[targets[:, 0]] - X[targets[:, 1]],
+            X[rivals[:, 0]] - X[rivals[:, 1]],
+            X[a] - X[b],
+            incidence,
+        )
+
+
+def certified_margin_loss_grad(X, W, mined, eps, gamma, mu=MARGIN_PUSH_WEIGHT, geometry=None):
     """The objective of the module docstring and its gradient in ``W``, for fixed triples.
 
     Parameters
@@ -146,19 +192,21 @@ def certified_margin_loss_grad(X, W, mined, eps, gamma, mu=MARGIN_PUSH_WEIGHT):
         The scale of ``D`` (the learner's ``gamma``).
     mu : float, default=0.5
         Weight of the push (hinge) term; ``1 - mu`` weighs the pull.
+    geometry : TripleGeometry, default=None
+        ``TripleGeometry.of(X, mined)``, when the caller keeps it between calls.
 
     Returns
     -------
     loss : float
     grad : ndarray of shape (n_components, n_features)
     """
-    Z = X @ W.T
-    targets, rivals = mined.targets, mined.rivals
-    n_pairs, n_triples = len(targets), len(mined.target_of)
+    n_pairs, n_triples = len(mined.targets), len(mined.target_of)
     if n_pairs == 0:
         return 0.0, np.zeros_like(W)
-    U_t = X[targets[:, 0]] - X[targets[:, 1]]
-    V_t = Z[targets[:, 0]] - Z[targets[:, 1]]
+    if geometry is None:
+        geometry = TripleGeometry.of(X, mined)
+    U_t = geometry.U_t
+    V_t = U_t @ W.T
     D_t = np.einsum("ij,ij->i", V_t, V_t)
     pull = (1.0 - mu) / (gamma * n_pairs)
     loss = pull * D_t.sum()
@@ -166,15 +214,13 @@ def certified_margin_loss_grad(X, W, mined, eps, gamma, mu=MARGIN_PUSH_WEIGHT):
     w_t = np.full(n_pairs, pull)
     grad = np.zeros_like(W)
     if n_triples:
-        U_r = X[rivals[:, 0]] - X[rivals[:, 1]]
-        V_r = Z[rivals[:, 0]] - Z[rivals[:, 1]]
+        U_r = geometry.U_r
+        V_r = U_r @ W.T
         D_r = np.einsum("ij,ij->i", V_r, V_r)
         t_of, r_of = mined.target_of, mined.rival_of
-        a, b = targets[t_of, 1], rivals[r_of, 1]
         margin = D_r[r_of] - D_t[t_of]
         if eps > 0:
-            XM = Z @ W  # rows M x_i, so M (a - b) is a difference of two rows
-            Mw = XM[a] - XM[b]
+            Mw = geometry.A_B @ (W.T @ W)  # rows M (a - b)
             margin -= 2.0 * eps * np.abs(Mw).sum(axis=1)
         h = 1.0 - margin / gamma
         active = h > 0
@@ -182,23 +228,16 @@ def certified_margin_loss_grad(X, W, mined, eps, gamma, mu=MARGIN_PUSH_WEIGHT):
         push = mu / (gamma * n_triples)  # d h / d(-margin), times the mean's weight
         # -margin holds +D(z, a) and -D(z, b).
         w_t += push * np.bincount(t_of[active], minlength=n_pairs)
-        w_r = -push * np.bincount(r_of[active], minlength=len(rivals))
+        w_r = -push * np.bincount(r_of[active], minlength=len(U_r))
         grad += 2.0 * ((V_r * w_r[:, None]).T @ U_r)
         if eps > 0 and active.any():
             # d ||M w||_1 / dW = (W w) s^T + (W s) w^T with s = sign(M w). Summed over the
-            # triples, with G = sum_t (e_a - e_b) s_t^T (n x d, scattered by an incidence
-            # matrix): sum_t w s^T = X^T G, so the sum is Z^T G + W G^T X.
-            S = np.sign(Mw[active])
-            n_active = len(S)
-            incidence = sparse.csr_matrix(
-                (
-                    np.repeat([1.0, -1.0], n_active),
-                    (np.concatenate([a[active], b[active]]), np.tile(np.arange(n_active), 2)),
-                ),
-                shape=(len(X), n_active),
-            )
-            G = incidence @ S
-            grad += (2.0 * eps * push) * (Z.T @ G + W @ (G.T @ X))
+            # active triples, with G = sum_t (e_a - e_b) s_t^T (n x d, scattered by the
+            # incidence matrix): sum_t w s^T = X^T G, so the sum is Z^T G + W G^T X.
+            S = np.sign(Mw)
+            S[~active] = 0.0
+            G = geometry.incidence @ S
+            grad += (2.0 * eps * push) * ((X @ W.T).T @ G + W @ (G.T @ X))
     grad += 2.0 * ((V_t * w_t[:, None]).T @ U_t)
     return float(loss), grad
 
@@ -219,5 +258,8 @@ class MinedMarginObjective:
         self.mined_anew = self.n_calls % self.remine_every == 0
         if self.mined_anew:
             self.mined = mine_triples(self.X @ W.T, self.y_idx, self.n_targets, self.n_rivals)
+            self.geometry = TripleGeometry.of(self.X, self.mined)
         self.n_calls += 1
-        return certified_margin_loss_grad(self.X, W, self.mined, self.eps, self.gamma)
+        return certified_margin_loss_grad(
+            self.X, W, self.mined, self.eps, self.gamma, geometry=self.geometry
+        )

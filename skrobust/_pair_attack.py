@@ -1,10 +1,13 @@
 """The AckMetric attack on pairs (eq. 4-9, 22) and on triplets (appendix C).
 
-Both move the difference ``z`` of two points of a tuple: a pair's ``x_i - x_j`` (both points
-move), a triplet's ``anchor - positive`` (the positive moves; the anchor and the negative stay,
-so ``D(anchor, negative)`` is the fixed threshold the positive's distance must cross). The
-gradient of a whole chunk is one BLAS product; the sign step, box clip, budget and success
-test are one numba kernel (:func:`skrobust._kernels.pair_step`).
+For a linear metric both move the difference ``z`` of two points of a tuple: a pair's
+``x_i - x_j`` (both points move), a triplet's ``anchor - positive`` (the positive moves; the
+anchor and the negative stay, so ``D(anchor, negative)`` is the fixed threshold the
+positive's distance must cross). The gradient of a whole chunk is one BLAS product; the sign
+step, box clip, budget and success test are one numba kernel
+(:func:`skrobust._kernels.pair_step`). A nonlinear metric (a ReLU network, a wrapped model)
+has no ``z``: its tuples go to :func:`skrobust._network_attack.attack_pairs` (eq. 6 with the
+gradients of eq. 10-11).
 """
 
 import numbers
@@ -14,9 +17,16 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from . import _kernels
-from ._attack_core import CHUNK_ELEMENTS, SignGradientAttack, TaskResult, first_success
+from ._attack_core import (
+    CHUNK_ELEMENTS,
+    SignGradientAttack,
+    TaskResult,
+    first_success,
+    restart_rng,
+)
 from ._mahalanobis import decision_threshold
-from ._target import check_linear, metric_of, resolve_threshold, unwrap_frozen
+from ._network_attack import attack_pairs
+from ._target import metric_of, resolve_threshold, unwrap_frozen
 from ._threads import run_parallel
 from ._validation import check_pairs, check_triplets
 
@@ -142,13 +152,12 @@ class _TupleAttack(SignGradientAttack):
     _triplets = False
 
     def _resolve(self, X, y):
-        target = check_linear(
-            metric_of(self.estimator_),
-            f"{type(self).__name__} (its numba kernels need W)",
-            "a linear model until nonlinear attacks are added",
-        )
+        target = metric_of(self.estimator_)
         self.target_ = target
         self.n_features_in_ = target.n_features
+        self._M, self._lam_max = None, 0.0
+        if not target.is_linear:
+            return
         W = target.components
         # Z @ M costs n d^2, (Z @ W.T) @ W costs 2 n d k: keep the cheaper.
         self._M = np.ascontiguousarray(W.T @ W) if 2 * W.shape[0] >= W.shape[1] else None
@@ -174,11 +183,17 @@ class _TupleAttack(SignGradientAttack):
         """``D = z^T M z`` of each row of ``Z``, the same formula the step kernel uses."""
         return _rowdot(Z, self._gram(Z)) if len(Z) else np.zeros(0)
 
+    def _tuple_distances(self, A, B):
+        """``D(a_i, b_i)`` of the rows of ``A`` and ``B``, as the attack computes it."""
+        if self.target_.is_linear:
+            return self._distances(A - B)
+        return self.target_.squared_distances(A, B)
+
     def _begin(self, X, y, eps_values, box):
         n = X.shape[0]
         negatives = None
         if self._triplets:
-            thresholds = self._distances(X[:, 0, :] - X[:, 2, :])
+            thresholds = self._tuple_distances(X[:, 0, :], X[:, 2, :])
             negatives = X[:, 2:, :]
             X = np.ascontiguousarray(X[:, :2, :])
         else:
@@ -200,7 +215,7 @@ class _TupleAttack(SignGradientAttack):
         run.adversarial[e] = run.X
         run.distances_after[e] = np.nan
 
-    def _attack_eps(self, run, e, eps, box, rng):
+    def _attack_eps(self, run, e, eps, box, seed):
         X, thresholds = run.X, run.thresholds
         adversarial, D_after = run.adversarial[e], run.distances_after[e]
         D0 = np.empty(X.shape[0])
@@ -213,8 +228,9 @@ class _TupleAttack(SignGradientAttack):
                 return (D_after[idx] > thresholds[idx]) != (D0[idx] > thresholds[idx])
             out = np.empty((idx.size,) + X.shape[1:])
             _, D_run = self._attack_chunk(
-                X[idx], thresholds[idx], eps, out, run.buffers, box, rng=rng
-            )
+                X[idx], thresholds[idx], eps, out, run.buffers, box,
+                rng=restart_rng(X[idx], seed, e, r),
+            )  # fmt: skip
             won = (D_run > thresholds[idx]) != (D0[idx] > thresholds[idx])
             adversarial[idx[won]] = out[won]
             D_after[idx[won]] = D_run[won]
@@ -228,7 +244,7 @@ class _TupleAttack(SignGradientAttack):
         X, thresholds = run.X, run.thresholds
         adversarial, D_after, D_before = run.adversarial, run.distances_after, run.distances_before
         if D_before is None:
-            D_before = self._distances(X[:, 0, :] - X[:, 1, :])
+            D_before = self._tuple_distances(X[:, 0, :], X[:, 1, :])
         unchanged = np.isnan(D_after)
         D_after[unchanged] = np.broadcast_to(D_before, D_after.shape)[unchanged]
         before = D_before > thresholds
@@ -261,6 +277,14 @@ class _TupleAttack(SignGradientAttack):
         With ``rng``, a restart: the clean pairs are only evaluated (their prediction sets
         the direction, and they stay the fallback), and the steps start from a random point.
         """
+        if not self.target_.is_linear:
+            moving = (False, True) if self._triplets else (True, True)
+            shared = not self._triplets and self.budget == "shared"
+            D_clean, D_best, out[...] = attack_pairs(
+                self.target_, X, thresholds, eps, shared, moving, self.step_size,
+                self.max_iter, box, rng,
+            )  # fmt: skip
+            return D_clean, D_best
         lo, hi = box if box is not None else (-np.inf, np.inf)
         eps_i, eps_j, step = self._split(eps)
         budget = np.array([eps_i, eps_j, lo, hi])
@@ -355,7 +379,10 @@ class PairAttack(_TupleAttack):
     pair is the first iterate that changed the prediction, else the one with the best
     objective, and never worse than the clean pair; every output lies in the box and within
     its budget exactly (up to float rounding), whatever ``step_size`` and ``max_iter`` are.
-    The accuracy it leaves is an upper bound on the true robust accuracy.
+    The accuracy it leaves is an upper bound on the true robust accuracy. On a nonlinear
+    metric (a ReLU network, a wrapped model) each step moves the point chosen by eq. (6),
+    with the gradients of eq. (10)-(11) from the target's VJP (see
+    ``skrobust._network_attack``).
 
     Parameters
     ----------
@@ -396,7 +423,8 @@ class PairAttack(_TupleAttack):
         ``eps/2 + eps/2`` split) and the box. A pair takes the output of the first run that
         flips it, else that of the run from the clean pair.
     random_state : int, RandomState instance or None, default=None
-        Draws the random starts of ``n_restarts``; unused without restarts.
+        Draws the random starts of ``n_restarts``, per pair from this seed and the pair's
+        own values (independent of the other pairs of the call); unused without restarts.
     n_jobs : int or None, default=None
         Threads of the numba kernels, scikit-learn's convention (``None`` 1, ``-1`` all of
         numba's threads); matrix products use BLAS's own threads.
@@ -407,8 +435,8 @@ class PairAttack(_TupleAttack):
     ----------
     estimator_ : estimator
         The fitted model attacked.
-    target_ : LinearTarget
-        Its metric in the raw input space.
+    target_ : MetricTarget
+        Its metric in the raw input space (a ``LinearTarget`` for a linear model).
     threshold_ : float
         The threshold on ``D`` in use.
     n_features_in_ : int
@@ -506,7 +534,8 @@ class TripletAttack(_TupleAttack):
     n_restarts : int, default=0
         Extra runs from random positives within the budget for the triplets not flipped.
     random_state : int, RandomState instance or None, default=None
-        Draws the random starts of ``n_restarts``.
+        Draws the random starts of ``n_restarts``, per triplet from this seed and the
+        triplet's own values (independent of the other triplets of the call).
     n_jobs : int or None, default=None
         Threads of the numba kernels, as for :class:`PairAttack`.
     verbose : int, default=0
@@ -516,8 +545,8 @@ class TripletAttack(_TupleAttack):
     ----------
     estimator_ : estimator
         The fitted model attacked.
-    target_ : LinearTarget
-        Its metric in the raw input space.
+    target_ : MetricTarget
+        Its metric in the raw input space (a ``LinearTarget`` for a linear model).
     n_features_in_ : int
         Number of features of a point.
 

@@ -618,6 +618,7 @@ def resolve_threshold(target, threshold=None, *, name=None):
     Returns
     -------
     threshold : float
+        The new threshold on the squared distance ``D``, or ``None``.
 
     Raises
     ------

@@ -176,3 +176,37 @@ def check_knn_classifier(knn, purpose):
 
 def is_number(value):
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_labelled_points(estimator, X, y):
+    """A metric learner's ``fit`` input: ``(X as float64, y as class indices)``.
+
+    Validates through scikit-learn's ``validate_data`` (which sets ``n_features_in_``);
+    ``dtype="numeric"`` refuses strings (as scikit-learn's NCA does) instead of parsing them.
+    Raises a ``ValueError`` for fewer than two classes (no dissimilar pair).
+    """
+    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.validation import validate_data
+
+    X, y = validate_data(estimator, X, y, ensure_min_samples=2, dtype="numeric")
+    check_classification_targets(y)
+    classes, y_idx = np.unique(y, return_inverse=True)
+    if len(classes) < 2:
+        raise ValueError(
+            f"y must contain at least two classes to form dissimilar pairs; got only "
+            f"{classes.tolist()}."
+        )
+    return X.astype(np.float64, copy=False), y_idx.astype(np.int64)
+
+
+def check_labelled_pairs(estimator, pairs, y):
+    """A metric learner's ``fit_pairs`` input: ``(pairs, labels)``, both similar (+1) and
+    dissimilar (-1) pairs present; sets ``n_features_in_`` (and forgets feature names)."""
+    pairs = check_pairs(pairs)
+    labels = check_pair_labels(y, len(pairs))
+    if not (np.any(labels == 1) and np.any(labels == -1)):
+        raise ValueError("y must contain both similar (+1) and dissimilar (-1) pairs.")
+    estimator.n_features_in_ = pairs.shape[2]
+    if hasattr(estimator, "feature_names_in_"):
+        del estimator.feature_names_in_
+    return pairs, labels

@@ -6,9 +6,13 @@ model's own decision threshold on ``D`` when it has one (:class:`MetricTarget`);
 from any supported fitted model, :func:`as_knn_target` reads a kNN classifier over one
 (:class:`KnnTarget`), and :func:`resolve_threshold` decides which threshold on ``D`` is in
 use. A model of your own plugs in with a ``__skrobust_target__(self)`` method returning a
-:class:`MetricTarget`.
+:class:`MetricTarget`. A ReLU network is a :class:`ReluNetworkTarget` (its layers are what the
+network certificates read), and any differentiable model given by its embedding and
+vector-Jacobian product as NumPy callables (a PyTorch module, say) is a
+:class:`CallableTarget`.
 """
 
+from ._network import CallableTarget, ReluNetworkTarget
 from ._target import (
     KnnTarget,
     LinearTarget,
@@ -19,9 +23,11 @@ from ._target import (
 )
 
 __all__ = [
+    "CallableTarget",
     "KnnTarget",
     "LinearTarget",
     "MetricTarget",
+    "ReluNetworkTarget",
     "as_knn_target",
     "as_target",
     "resolve_threshold",

@@ -41,12 +41,14 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from ._network import ReluNetworkTarget
 from ._target import LinearTarget
 from ._validation import check_feature_range
 
 __all__ = [
     "BUDGETS",
     "FixedMetric",
+    "FixedNetwork",
     "boxes",
     "budgets",
     "components",
@@ -56,6 +58,7 @@ __all__ = [
     "pairs_with_perturbations",
     "perturbations",
     "points_in_box",
+    "relu_networks",
     "triplets_in_box",
 ]
 
@@ -217,6 +220,85 @@ class FixedMetric(TransformerMixin, BaseEstimator):
         return LinearTarget(self.components_, threshold=self.threshold)
 
 
+class FixedNetwork(TransformerMixin, BaseEstimator):
+    """A ReLU-network metric with given layers: ``D(x, x') = ||f(x) - f(x')||^2``.
+
+    The network counterpart of :class:`FixedMetric`: fitted by construction, accepted by
+    every skrobust function and estimator (alone, in a ``Pipeline`` or in a
+    :class:`~sklearn.frozen.FrozenEstimator`), and it survives ``clone``.
+
+    Parameters
+    ----------
+    layers : list of (array-like, array-like)
+        ``(W_l, b_l)`` of each layer, ReLU between layers and none after the last.
+    threshold : float or None, default=None
+        A decision threshold on the **squared** distance ``D``, or ``None``.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrobust.testing import FixedNetwork
+    >>> net = FixedNetwork([(np.eye(2), np.zeros(2)), (np.ones((1, 2)), np.zeros(1))])
+    >>> net.transform(np.array([[1.0, -1.0]])).tolist()
+    [[1.0]]
+    """
+
+    def __init__(self, layers, threshold=None):
+        self.layers = layers
+        self.threshold = threshold
+
+    @property
+    def n_features_in_(self):
+        return self.__skrobust_target__().n_features
+
+    def fit(self, X=None, y=None):
+        """Validate ``layers`` and ``threshold``; ``X`` and ``y`` are ignored.
+
+        Parameters
+        ----------
+        X : None or array-like, default=None
+            Ignored.
+        y : None or array-like, default=None
+            Ignored.
+
+        Returns
+        -------
+        self : FixedNetwork
+        """
+        self.__skrobust_target__()
+        return self
+
+    def transform(self, X):
+        """Embed points: ``f(X)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Points in the raw input space.
+
+        Returns
+        -------
+        X_embedded : ndarray of shape (n_samples, n_components)
+        """
+        return self.__skrobust_target__().embed(X)
+
+    def __sklearn_is_fitted__(self):
+        return True
+
+    def __skrobust_target__(self):
+        """The network for skrobust's attacks and certificates (the model protocol).
+
+        Returns
+        -------
+        target : ReluNetworkTarget
+        """
+        return ReluNetworkTarget(self.layers, self.threshold)
+
+
 def _count(draw, value, low, high):
     return draw(st.integers(low, high)) if value is None else int(value)
 
@@ -360,6 +442,54 @@ def fixed_metrics(draw, n_features=None, n_components=None, scale=2.0, condition
     >>> test_norm()
     """
     return FixedMetric(draw(components(n_features, n_components, scale, condition)))
+
+
+@st.composite
+def relu_networks(draw, n_features=None, max_hidden=2, max_width=4, n_components=None, scale=1.5):
+    """A strategy for a :class:`FixedNetwork` with random layers.
+
+    Parameters
+    ----------
+    n_features : int or None, default=None
+        Input dimension; ``None`` draws it in 1..4.
+    max_hidden : int, default=2
+        At most this many hidden layers (0 gives a linear map with a bias).
+    max_width : int, default=4
+        Widest hidden layer.
+    n_components : int or None, default=None
+        Embedding dimension; ``None`` draws it in 1..``max_width``.
+    scale : float, default=1.5
+        Weights drawn in ``[-scale, scale]``, biases in ``[-scale / 2, scale / 2]``.
+
+    Returns
+    -------
+    strategy : hypothesis SearchStrategy
+        Draws :class:`FixedNetwork` models without a threshold.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hypothesis import given, settings
+    >>> from skrobust.testing import relu_networks
+    >>> @settings(max_examples=10, deadline=None)
+    ... @given(net=relu_networks(n_features=3, n_components=2))
+    ... def test_shapes(net):
+    ...     assert net.transform(np.zeros((4, 3))).shape == (4, 2)
+    >>> test_shapes()
+    """
+    n_features = _count(draw, n_features, 1, 4)
+    widths = draw(st.lists(st.integers(1, max_width), min_size=0, max_size=max_hidden))
+    sizes = [n_features, *widths, _count(draw, n_components, 1, max_width)]
+    weight = st.floats(-scale, scale, allow_nan=False, allow_infinity=False)
+    offset = st.floats(-scale / 2, scale / 2, allow_nan=False, allow_infinity=False)
+    layers = [
+        (
+            draw(hnp.arrays(np.float64, (n_out, n_in), elements=weight)),
+            draw(hnp.arrays(np.float64, n_out, elements=offset)),
+        )
+        for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)
+    ]
+    return FixedNetwork(layers)
 
 
 @st.composite

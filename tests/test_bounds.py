@@ -303,7 +303,20 @@ def test_inputs_are_not_modified():
 def brute_force_inf_to_2(W):
     d = W.shape[1]
     signs = np.array(np.meshgrid(*[[-1.0, 1.0]] * d)).reshape(d, -1).T
-    return np.sqrt(((signs @ W.T) ** 2).sum(axis=1).max())
+    # On W / max|W|: squares of entries near 1e-159 would be subnormal and lose digits.
+    unit = float(np.abs(W).max()) or 1.0
+    return unit * np.sqrt(((signs @ (W / unit).T) ** 2).sum(axis=1).max())
+
+
+@pytest.mark.parametrize("value", [1.02129659e-159, 3e-170, 1e150])
+def test_inf_to_2_norm_holds_at_extreme_scales(value):
+    # Found by hypothesis: at 1e-159 the squares are subnormal, and the blocked bound came
+    # out 3.7e-8 (relative) below the true norm. One row of d equal entries: the norm is d * w.
+    W = np.full((1, 8), value)
+    for block in (1, 3, 16):
+        norm, _ = inf_to_2_norm(W, max_exact_features=block)
+        assert norm >= 8 * value
+        assert norm == pytest.approx(8 * value, rel=1e-9)
 
 
 @settings(max_examples=property_examples())

@@ -438,6 +438,8 @@ def test_default_estimator_trains_the_certificate_and_classifies_well():
     pairs, labels, _ = make_pairs(X[::2], y[::2], 200, random_state=0)
     test_pairs, test_labels, _ = make_pairs(X[1::2], y[1::2], 200, random_state=1)
     clf = CertifiedPairClassifier().fit(pairs, labels)
-    assert clf.estimator_.robust_eps > 0
+    # Certified training at the classifier's own budget, whatever that budget is.
+    assert clf.estimator_.robust_eps == clf.eps == 0.1
+    assert CertifiedPairClassifier(eps=0.03).fit(pairs, labels).estimator_.robust_eps == 0.03
     assert clf.score(test_pairs, test_labels) > 0.85
     assert clf.certified_score(test_pairs, test_labels) > 0.5

@@ -13,7 +13,18 @@ from skrobust.__main__ import main
 from skrobust._evaluation import attacked_accuracy, certified_accuracy
 from skrobust.datasets import load_wine
 
-FAST = ["--eps", "0,0.1", "--max-iter", "30"]
+FAST = [
+    "--eps",
+    "0,0.1",
+    "--max-iter",
+    "30",
+    "--folds",
+    "2",
+    "--grid",
+    "eig=1",
+    "--grid",
+    "pairwise=0.05",
+]
 
 
 def test_report_on_bundled_data_prints_the_table_and_writes_the_figure(tmp_path, capsys):
@@ -22,9 +33,14 @@ def test_report_on_bundled_data_prints_the_table_and_writes_the_figure(tmp_path,
     out, err = capsys.readouterr()
     assert "paper attack" in out and "certified" in out
     assert "Top-3 eigenvalues of M" in out
-    for model in ("NT-ML (undefended)", "paper: eig k=3", "skrobust: certified"):
+    for model in (
+        "NT-ML (undefended)",
+        "paper: eig k=3, alpha=1",
+        "certified (pairwise), robust_eps=0.05",
+    ):
         assert model in out
         assert f"training {model}" in err  # progress goes to stderr
+    assert "choosing the strength of certified (pairwise)" in err
     assert figure.stat().st_size > 10_000
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -80,8 +96,46 @@ def test_help_explains_every_option():
         "--max-iter",
         "--no-strong",
         "--output",
+        "--defences",
+        "--grid",
+        "--folds",
+        "--tune-eps",
     ):
         assert option in out
+
+
+def test_each_defence_strength_is_chosen_from_its_grid_and_printed(capsys, tmp_path):
+    argv = ["--dataset", "wine", "--eps", "0.1", "--max-iter", "30", "--folds", "2",
+            "--defences", "triangle", "--grid", "triangle=0.01,0.2", "--no-strong",
+            "--output", str(tmp_path / "r.png")]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    chosen = [line for line in out.splitlines() if "certified (triangle): chose" in line]
+    assert len(chosen) == 1
+    # Both candidates were scored, and the one chosen is the one the table then reports.
+    assert "robust_eps=0.01 (clean" in chosen[0] and "robust_eps=0.2 (clean" in chosen[0]
+    label = chosen[0].split("chose ")[1].split(" from")[0]
+    assert label in ("robust_eps=0.01", "robust_eps=0.2")
+    assert f"certified (triangle), {label}" in out
+    assert "paper: eig" not in out  # only the defences asked for
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--defences", "eig,nope"], "unknown defence"),
+        (["--grid", "nope=0.1"], "unknown defence"),
+        (["--grid", "eig=x"], "finite strengths >= 0"),
+        (["--grid", "eig=-1"], "finite strengths >= 0"),
+        (["--folds", "1"], "--folds must be >= 2"),
+        (["--tune-eps", "0"], "--tune-eps must be"),
+    ],
+)
+def test_bad_tuning_options_exit_with_a_message(capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
 
 
 def test_certified_accuracy_never_exceeds_accuracy_under_attack():
