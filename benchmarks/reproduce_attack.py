@@ -45,8 +45,7 @@ def tuned(defence, X, y, seed):
     ``GridSearchCV`` with the strong robust 3-NN scorer at eps 0.1 and the refit rule
     ``most_robust_within`` (never on the test pairs)."""
     grid = defence_grid(defence)
-    fixed = {key: values[0] for key, values in grid.items() if len(values) == 1}
-    pipe = make_pipeline(RobustMetricLearner(random_state=seed, **fixed), KNeighborsClassifier(3))
+    pipe = make_pipeline(RobustMetricLearner(random_state=seed), KNeighborsClassifier(3))
     params = choose_strengths(pipe, grid, X, y, [0.1], seed=seed)[0][0.1]
     print(f"  {defence}: chose {strength_label(params)} on the training half")
     return params

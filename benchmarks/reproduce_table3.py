@@ -117,9 +117,8 @@ def evaluate_split(data_name, X, y, seed, folds):
             rows.append((data_name, seed, "NT-ML", eps, "-", _measure(plain, X_test, y_test, eps)))
         for name in TUNED_DEFENCES:
             grid = defence_grid(name)
-            fixed = {key: values[0] for key, values in grid.items() if len(values) == 1}
             chosen, _ = choose_strengths(
-                _pipeline(seed, **fixed), grid, X_train, y_train, EPS, folds=folds, seed=seed
+                _pipeline(seed), grid, X_train, y_train, EPS, folds=folds, seed=seed
             )
             fitted = {}
             for eps in EPS:

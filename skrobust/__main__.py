@@ -264,10 +264,9 @@ def main(argv=None):
     for defence in args.defences:
         start = time.perf_counter()
         grid = defence_grid(defence, overrides)
-        fixed = {key: values[0] for key, values in grid.items() if len(values) == 1}
         _progress(f"[skrobust] choosing the strength of {DEFENCE_NAMES[defence]} ...")
         pipe = make_pipeline(
-            RobustMetricLearner(max_iter=args.max_iter, random_state=args.random_state, **fixed),
+            RobustMetricLearner(max_iter=args.max_iter, random_state=args.random_state),
             KNeighborsClassifier(3),
         )
         chosen, search = choose_strengths(
